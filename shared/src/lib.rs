@@ -1,0 +1,17 @@
+//! The contract between the vaultgate gateway and any backend behind it.
+//!
+//! Everything both programs must agree on lives here once: the header names,
+//! the signed identity assertion, the user-id rule, the JSON error body, and the
+//! configuration and logging helpers both binaries use.
+
+pub mod config;
+pub mod error_body;
+pub mod headers;
+pub mod identity;
+pub mod jwt;
+pub mod logging;
+pub mod user;
+
+pub use error_body::ErrorBody;
+pub use identity::{Identity, IdentityClaims, IdentityError, IdentityKey, sign_identity, verify_identity};
+pub use user::{UserId, UserIdError};
