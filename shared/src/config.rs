@@ -103,8 +103,13 @@ pub enum ConfigError {
     #[error("reading configuration file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("parsing configuration file {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
-    #[error("configuration file {path}: unknown setting '{key}' (settings are named like the environment variables, e.g. PORT)")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error(
+        "configuration file {path}: unknown setting '{key}' (settings are named like the environment variables, e.g. PORT)"
+    )]
     UnknownKey { path: PathBuf, key: String },
     #[error("configuration file {path}: setting '{key}' must be a string, number, boolean or list of those")]
     BadValue { path: PathBuf, key: String },
@@ -122,7 +127,9 @@ fn config_path(args: &[OsString]) -> Option<PathBuf> {
             return Some(PathBuf::from(p));
         }
     }
-    std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(CONFIG_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn toml_value_text(v: &toml::Value) -> Option<String> {
@@ -141,17 +148,28 @@ fn toml_value_text(v: &toml::Value) -> Option<String> {
 
 /// Applies a TOML file's settings to `cmd` as defaults, matched by environment-variable name.
 pub fn apply_file(mut cmd: clap::Command, path: &Path) -> Result<clap::Command, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-    let table: toml::Table =
-        text.parse().map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let table: toml::Table = text.parse().map_err(|source| ConfigError::Parse {
+        path: path.into(),
+        source: Box::new(source),
+    })?;
     for (key, value) in &table {
         let wanted = key.to_ascii_uppercase();
         let id = cmd
             .get_arguments()
             .find(|a| a.get_env().is_some_and(|e| e.to_string_lossy() == wanted))
             .map(|a| a.get_id().clone())
-            .ok_or_else(|| ConfigError::UnknownKey { path: path.into(), key: key.clone() })?;
-        let text = toml_value_text(value).ok_or_else(|| ConfigError::BadValue { path: path.into(), key: key.clone() })?;
+            .ok_or_else(|| ConfigError::UnknownKey {
+                path: path.into(),
+                key: key.clone(),
+            })?;
+        let text = toml_value_text(value).ok_or_else(|| ConfigError::BadValue {
+            path: path.into(),
+            key: key.clone(),
+        })?;
         cmd = cmd.mut_arg(id, |a| a.default_value(text));
     }
     Ok(cmd)
@@ -216,7 +234,12 @@ mod tests {
     fn secrets_never_print() {
         let s: Secret = "hunter2-hunter2".parse().unwrap();
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
-        let d = Demo { port: 1, secret: Some(s), origins: vec![], config: None };
+        let d = Demo {
+            port: 1,
+            secret: Some(s),
+            origins: vec![],
+            config: None,
+        };
         assert!(!format!("{d:?}").contains("hunter2"));
     }
 
@@ -224,7 +247,11 @@ mod tests {
     fn file_supplies_defaults_flags_win() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
-        std::fs::write(&f, "VG_TEST_PORT = 9000\nvg_test_secret = \"s3cr3t\"\nVG_TEST_ORIGINS = [\"a\", \"b\"]\n").unwrap();
+        std::fs::write(
+            &f,
+            "VG_TEST_PORT = 9000\nvg_test_secret = \"s3cr3t\"\nVG_TEST_ORIGINS = [\"a\", \"b\"]\n",
+        )
+        .unwrap();
         let p = f.to_str().unwrap();
         let d: Demo = try_parse_from(args(&["x", "--config", p])).unwrap();
         assert_eq!(d.port, 9000);
@@ -242,11 +269,20 @@ mod tests {
         let e = try_parse_from::<Demo>(args(&["x", "--config", f.to_str().unwrap()])).unwrap_err();
         assert!(e.to_string().contains("unknown setting 'NOPE'"), "{e}");
         std::fs::write(&f, "VG_TEST_PORT = \n").unwrap();
-        assert!(matches!(try_parse_from::<Demo>(args(&["x", "--config", f.to_str().unwrap()])), Err(ParseError::Config(ConfigError::Parse { .. }))));
+        assert!(matches!(
+            try_parse_from::<Demo>(args(&["x", "--config", f.to_str().unwrap()])),
+            Err(ParseError::Config(ConfigError::Parse { .. }))
+        ));
         std::fs::write(&f, "VG_TEST_PORT = \"notaport\"\n").unwrap();
-        assert!(matches!(try_parse_from::<Demo>(args(&["x", "--config", f.to_str().unwrap()])), Err(ParseError::Clap(_))));
+        assert!(matches!(
+            try_parse_from::<Demo>(args(&["x", "--config", f.to_str().unwrap()])),
+            Err(ParseError::Clap(_))
+        ));
         let missing = dir.path().join("missing.toml");
-        assert!(matches!(try_parse_from::<Demo>(args(&["x", "--config", missing.to_str().unwrap()])), Err(ParseError::Config(ConfigError::Read { .. }))));
+        assert!(matches!(
+            try_parse_from::<Demo>(args(&["x", "--config", missing.to_str().unwrap()])),
+            Err(ParseError::Config(ConfigError::Read { .. }))
+        ));
     }
 
     #[test]

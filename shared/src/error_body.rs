@@ -17,7 +17,11 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// A body with a code and a message.
     pub fn new(error: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { error: error.into(), message: message.into(), request_id: None }
+        Self {
+            error: error.into(),
+            message: message.into(),
+            request_id: None,
+        }
     }
 
     /// Adds the request id.

@@ -29,7 +29,13 @@ mod tests {
 
     #[test]
     fn reserved_prefix_matches_any_case() {
-        for name in ["x-vault-user", "X-Vault-User", "X-VAULT-IDENTITY", "x-vault-", "x-VaUlT-anything"] {
+        for name in [
+            "x-vault-user",
+            "X-Vault-User",
+            "X-VAULT-IDENTITY",
+            "x-vault-",
+            "x-VaUlT-anything",
+        ] {
             assert!(is_reserved(name), "{name}");
         }
         for name in ["x-vaul", "x-vaults", "authorization", "vault-user", "x_vault_user", ""] {
@@ -40,7 +46,13 @@ mod tests {
     #[test]
     fn request_ids_must_be_uuids() {
         assert!(is_valid_request_id("3f2504e0-4f89-41d3-9a0c-0305e82c3301"));
-        for bad in ["", "abc", "3f2504e04f8941d39a0c0305e82c3301", "3f2504e0-4f89-41d3-9a0c-0305e82c3301\n", "<script>"] {
+        for bad in [
+            "",
+            "abc",
+            "3f2504e04f8941d39a0c0305e82c3301",
+            "3f2504e0-4f89-41d3-9a0c-0305e82c3301\n",
+            "<script>",
+        ] {
             assert!(!is_valid_request_id(bad), "{bad:?}");
         }
     }

@@ -76,7 +76,9 @@ impl IdentityError {
 
 /// Why a secret cannot be used as `IDENTITY_SECRET`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("IDENTITY_SECRET must be at least {MIN_SECRET_BYTES} bytes (it has {0}); generate one with: openssl rand -base64 48")]
+#[error(
+    "IDENTITY_SECRET must be at least {MIN_SECRET_BYTES} bytes (it has {0}); generate one with: openssl rand -base64 48"
+)]
 pub struct WeakSecret(pub usize);
 
 /// The shared secret both programs hold; signs and verifies assertions.
@@ -92,13 +94,19 @@ impl IdentityKey {
         if secret.len() < MIN_SECRET_BYTES {
             return Err(WeakSecret(secret.len()));
         }
-        Ok(Self { key: HmacKey::new(secret), expect: Expectations::new(ISSUER, AUDIENCE, LEEWAY_SECS, MAX_ASSERTION_BYTES) })
+        Ok(Self {
+            key: HmacKey::new(secret),
+            expect: Expectations::new(ISSUER, AUDIENCE, LEEWAY_SECS, MAX_ASSERTION_BYTES),
+        })
     }
 }
 
 impl std::fmt::Debug for Expectations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Expectations").field("leeway", &self.leeway()).field("max_bytes", &self.max_bytes()).finish()
+        f.debug_struct("Expectations")
+            .field("leeway", &self.leeway())
+            .field("max_bytes", &self.max_bytes())
+            .finish()
     }
 }
 
@@ -143,7 +151,12 @@ pub fn verify_identity(key: &IdentityKey, token: &str) -> Result<Identity, Ident
     {
         return Err(IdentityError::BadSession);
     }
-    Ok(Identity { user, session: claims.sid, jti: claims.jti, expires_at: claims.exp })
+    Ok(Identity {
+        user,
+        session: claims.sid,
+        jti: claims.jti,
+        expires_at: claims.exp,
+    })
 }
 
 /// Verifies the pair of headers a backend receives: the assertion and `X-Vault-User`.
@@ -246,25 +259,77 @@ mod tests {
         let tampered = parts.join(".");
 
         let cases: Vec<(&str, String, IdentityError)> = vec![
-            ("wrong key", sign_raw(b"another-secret-another-secret-1234", &claims("alice")), JwtError::BadSignature.into()),
+            (
+                "wrong key",
+                sign_raw(b"another-secret-another-secret-1234", &claims("alice")),
+                JwtError::BadSignature.into(),
+            ),
             ("tampered payload", tampered, JwtError::BadSignature.into()),
             ("expired", sign_raw(SECRET, &expired), JwtError::Expired.into()),
             ("not yet valid", sign_raw(SECRET, &future), JwtError::NotYetValid.into()),
-            ("lifetime > 60 s", sign_raw(SECRET, &long), IdentityError::LifetimeTooLong),
-            ("wrong audience", sign_raw(SECRET, &wrong_aud), JwtError::WrongAudience.into()),
-            ("wrong issuer", sign_raw(SECRET, &wrong_iss), JwtError::WrongIssuer.into()),
-            ("alg none", forge_header(r#"{"alg":"none","typ":"JWT"}"#, &claims("alice")), JwtError::AlgorithmNone.into()),
+            (
+                "lifetime > 60 s",
+                sign_raw(SECRET, &long),
+                IdentityError::LifetimeTooLong,
+            ),
+            (
+                "wrong audience",
+                sign_raw(SECRET, &wrong_aud),
+                JwtError::WrongAudience.into(),
+            ),
+            (
+                "wrong issuer",
+                sign_raw(SECRET, &wrong_iss),
+                JwtError::WrongIssuer.into(),
+            ),
+            (
+                "alg none",
+                forge_header(r#"{"alg":"none","typ":"JWT"}"#, &claims("alice")),
+                JwtError::AlgorithmNone.into(),
+            ),
             ("alg HS384", hs384, JwtError::WrongAlgorithm.into()),
-            ("alg RS256", forge_header(r#"{"alg":"RS256"}"#, &claims("alice")), JwtError::WrongAlgorithm.into()),
-            ("subject ../", sign_raw(SECRET, &claims("../alice")), JwtError::BadSubject.into()),
-            ("subject /", sign_raw(SECRET, &claims("a/b")), JwtError::BadSubject.into()),
-            ("subject NUL", sign_raw(SECRET, &claims("a\0b")), JwtError::BadSubject.into()),
-            ("subject 65 chars", sign_raw(SECRET, &claims(&"a".repeat(65))), JwtError::BadSubject.into()),
-            ("subject empty", sign_raw(SECRET, &claims("")), JwtError::BadSubject.into()),
+            (
+                "alg RS256",
+                forge_header(r#"{"alg":"RS256"}"#, &claims("alice")),
+                JwtError::WrongAlgorithm.into(),
+            ),
+            (
+                "subject ../",
+                sign_raw(SECRET, &claims("../alice")),
+                JwtError::BadSubject.into(),
+            ),
+            (
+                "subject /",
+                sign_raw(SECRET, &claims("a/b")),
+                JwtError::BadSubject.into(),
+            ),
+            (
+                "subject NUL",
+                sign_raw(SECRET, &claims("a\0b")),
+                JwtError::BadSubject.into(),
+            ),
+            (
+                "subject 65 chars",
+                sign_raw(SECRET, &claims(&"a".repeat(65))),
+                JwtError::BadSubject.into(),
+            ),
+            (
+                "subject empty",
+                sign_raw(SECRET, &claims("")),
+                JwtError::BadSubject.into(),
+            ),
             ("bad session id", sign_raw(SECRET, &bad_sid), IdentityError::BadSession),
-            ("oversized", format!("{}.{}.c2ln", "a".repeat(MAX_ASSERTION_BYTES), "b"), JwtError::TooLarge.into()),
+            (
+                "oversized",
+                format!("{}.{}.c2ln", "a".repeat(MAX_ASSERTION_BYTES), "b"),
+                JwtError::TooLarge.into(),
+            ),
             ("garbage base64", "%%%.^^^.***".into(), JwtError::Malformed.into()),
-            ("two segments", "eyJhbGciOiJIUzI1NiJ9.e30".into(), JwtError::Malformed.into()),
+            (
+                "two segments",
+                "eyJhbGciOiJIUzI1NiJ9.e30".into(),
+                JwtError::Malformed.into(),
+            ),
         ];
         for (name, token, want) in cases {
             assert_eq!(verify_identity(&key(), &token), Err(want), "{name}");
@@ -288,10 +353,22 @@ mod tests {
         let k = key();
         let t = sign_identity(&k, &UserId::parse("alice").unwrap(), None);
         assert!(verify_request(&k, Some(t.as_bytes()), Some(b"alice")).is_ok());
-        assert_eq!(verify_request(&k, Some(t.as_bytes()), Some(b"bob")), Err(IdentityError::UserMismatch));
-        assert_eq!(verify_request(&k, Some(t.as_bytes()), None), Err(IdentityError::UserMismatch));
+        assert_eq!(
+            verify_request(&k, Some(t.as_bytes()), Some(b"bob")),
+            Err(IdentityError::UserMismatch)
+        );
+        assert_eq!(
+            verify_request(&k, Some(t.as_bytes()), None),
+            Err(IdentityError::UserMismatch)
+        );
         assert_eq!(verify_request(&k, None, Some(b"alice")), Err(IdentityError::Missing));
-        assert_eq!(verify_request(&k, Some(b""), Some(b"alice")), Err(IdentityError::Missing));
-        assert_eq!(verify_request(&k, Some(&[0xff, 0xfe]), Some(b"alice")), Err(IdentityError::NotText));
+        assert_eq!(
+            verify_request(&k, Some(b""), Some(b"alice")),
+            Err(IdentityError::Missing)
+        );
+        assert_eq!(
+            verify_request(&k, Some(&[0xff, 0xfe]), Some(b"alice")),
+            Err(IdentityError::NotText)
+        );
     }
 }

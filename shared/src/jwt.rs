@@ -125,7 +125,10 @@ impl Expectations {
         v.leeway = leeway_secs;
         v.validate_exp = true;
         v.validate_nbf = true;
-        Self { validation: v, max_bytes }
+        Self {
+            validation: v,
+            max_bytes,
+        }
     }
 
     /// The leeway in seconds.
@@ -169,7 +172,10 @@ pub struct HmacKey {
 impl HmacKey {
     /// Wraps raw secret bytes.
     pub fn new(secret: &[u8]) -> Self {
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
     }
 
     /// The verifying half.
@@ -194,7 +200,10 @@ impl std::fmt::Debug for HmacKey {
 
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -210,16 +219,46 @@ mod tests {
         let body = enc(r#"{"sub":"a"}"#);
         let cases: Vec<(String, Result<(), JwtError>)> = vec![
             (format!("{}.{body}.c2ln", enc(r#"{"alg":"HS256","typ":"JWT"}"#)), Ok(())),
-            (format!("{}.{body}.c2ln", enc(r#"{"alg":"none"}"#)), Err(JwtError::AlgorithmNone)),
-            (format!("{}.{body}.", enc(r#"{"alg":"NONE"}"#)), Err(JwtError::AlgorithmNone)),
-            (format!("{}.{body}.c2ln", enc(r#"{"alg":"HS384"}"#)), Err(JwtError::WrongAlgorithm)),
-            (format!("{}.{body}.c2ln", enc(r#"{"alg":"RS256"}"#)), Err(JwtError::WrongAlgorithm)),
-            (format!("{}.{body}.c2ln", enc(r#"{"alg":"hs256"}"#)), Err(JwtError::WrongAlgorithm)),
-            (format!("{}.{body}.c2ln", enc(r#"{"typ":"JWT"}"#)), Err(JwtError::Malformed)),
-            (format!("{}.{body}.c2ln", enc(r#"{"alg":"HS256","crit":["b64"]}"#)), Err(JwtError::Malformed)),
-            (format!("{}.{body}.", enc(r#"{"alg":"HS256"}"#)), Err(JwtError::BadSignature)),
-            (format!("{}.{body}", enc(r#"{"alg":"HS256"}"#)), Err(JwtError::Malformed)),
-            (format!("{}.{body}.c2ln.c2ln", enc(r#"{"alg":"HS256"}"#)), Err(JwtError::Malformed)),
+            (
+                format!("{}.{body}.c2ln", enc(r#"{"alg":"none"}"#)),
+                Err(JwtError::AlgorithmNone),
+            ),
+            (
+                format!("{}.{body}.", enc(r#"{"alg":"NONE"}"#)),
+                Err(JwtError::AlgorithmNone),
+            ),
+            (
+                format!("{}.{body}.c2ln", enc(r#"{"alg":"HS384"}"#)),
+                Err(JwtError::WrongAlgorithm),
+            ),
+            (
+                format!("{}.{body}.c2ln", enc(r#"{"alg":"RS256"}"#)),
+                Err(JwtError::WrongAlgorithm),
+            ),
+            (
+                format!("{}.{body}.c2ln", enc(r#"{"alg":"hs256"}"#)),
+                Err(JwtError::WrongAlgorithm),
+            ),
+            (
+                format!("{}.{body}.c2ln", enc(r#"{"typ":"JWT"}"#)),
+                Err(JwtError::Malformed),
+            ),
+            (
+                format!("{}.{body}.c2ln", enc(r#"{"alg":"HS256","crit":["b64"]}"#)),
+                Err(JwtError::Malformed),
+            ),
+            (
+                format!("{}.{body}.", enc(r#"{"alg":"HS256"}"#)),
+                Err(JwtError::BadSignature),
+            ),
+            (
+                format!("{}.{body}", enc(r#"{"alg":"HS256"}"#)),
+                Err(JwtError::Malformed),
+            ),
+            (
+                format!("{}.{body}.c2ln.c2ln", enc(r#"{"alg":"HS256"}"#)),
+                Err(JwtError::Malformed),
+            ),
             ("!!!.***.###".to_owned(), Err(JwtError::Malformed)),
             ("".to_owned(), Err(JwtError::Malformed)),
             ("..".to_owned(), Err(JwtError::Malformed)),

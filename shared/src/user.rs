@@ -88,7 +88,15 @@ mod tests {
     fn user_id_table() {
         let sixty_four = "a".repeat(64);
         let sixty_five = "a".repeat(65);
-        let good = ["a", "alice", "Alice_2", "u-1", "0", sixty_four.as_str(), "6543a1b2c3d4e5f6a7b8c9d0"];
+        let good = [
+            "a",
+            "alice",
+            "Alice_2",
+            "u-1",
+            "0",
+            sixty_four.as_str(),
+            "6543a1b2c3d4e5f6a7b8c9d0",
+        ];
         for s in good {
             assert_eq!(UserId::parse(s).map(|u| u.to_string()), Ok(s.to_owned()));
         }
