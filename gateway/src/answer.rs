@@ -1,0 +1,119 @@
+//! Responses the gateway writes itself (health, errors, token endpoints), built in one
+//! place so that every refusal has the same shape: the shared JSON error body, or on
+//! `/mcp` a JSON-RPC error object, and never a redirect.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use vaultgate_shared::ErrorBody;
+use vaultgate_shared::headers::REQUEST_ID;
+
+/// JSON-RPC error code used for gateway refusals on `/mcp` (implementation-defined range).
+pub const JSONRPC_GATEWAY_ERROR: i64 = -32001;
+
+/// A complete local response.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Bytes,
+}
+
+impl Answer {
+    /// A JSON response.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::raw(status, "application/json", Bytes::from(value.to_string()))
+    }
+
+    /// Any body with a content type.
+    pub fn raw(status: u16, content_type: &str, body: Bytes) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", content_type.to_owned())],
+            body,
+        }
+    }
+
+    /// An error: the shared error body, or a JSON-RPC error object when `rpc` says this is `/mcp`.
+    pub fn error(status: u16, code: &str, message: &str, rpc: Option<&serde_json::Value>) -> Self {
+        match rpc {
+            Some(id) => Self::json(
+                status,
+                &serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "id": id,
+                    "error": {"code": JSONRPC_GATEWAY_ERROR, "message": message, "data": {"error": code, "status": status}},
+                }),
+            ),
+            None => Self::raw(
+                status,
+                "application/json",
+                Bytes::from(ErrorBody::new(code, message).to_json()),
+            ),
+        }
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer error="invalid_token"` (or `invalid_request` for 400).
+    pub fn unauthorized(status: u16, description: &str, rpc: Option<&serde_json::Value>) -> Self {
+        let (code, message) = if status == 400 {
+            ("invalid_request", description.to_owned())
+        } else {
+            ("invalid_token", format!("authentication failed: {description}"))
+        };
+        let quoted = description.replace(['"', '\\'], "'");
+        Self::error(status, code, &message, rpc).header(
+            "www-authenticate",
+            format!("Bearer realm=\"vaultgate\", error=\"{code}\", error_description=\"{quoted}\""),
+        )
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Writes the response; the connection is closed afterwards when the request body was not read.
+    pub async fn send(self, session: &mut Session, request_id: &str, body_read: bool) -> pingora::Result<()> {
+        let mut resp = ResponseHeader::build(self.status, Some(self.headers.len() + 3))?;
+        for (name, value) in self.headers {
+            resp.append_header(name, value)?;
+        }
+        resp.insert_header("content-length", self.body.len().to_string())?;
+        resp.insert_header("cache-control", "no-store")?;
+        resp.insert_header(REQUEST_ID, request_id)?;
+        if !body_read && !session.is_body_empty() {
+            // An unread request body would be parsed as the next request: do not reuse the connection.
+            session.set_keepalive(None);
+        }
+        session.write_response_header(Box::new(resp), false).await?;
+        session.write_response_body(Some(self.body), true).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mcp_errors_are_jsonrpc() {
+        let a = Answer::unauthorized(401, "token has \"expired\"", Some(&serde_json::json!(7)));
+        let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(v["jsonrpc"], "2.0");
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["error"]["data"]["error"], "invalid_token");
+        let www = a.headers.iter().find(|(n, _)| *n == "www-authenticate").unwrap();
+        assert_eq!(
+            www.1,
+            "Bearer realm=\"vaultgate\", error=\"invalid_token\", error_description=\"token has 'expired'\""
+        );
+    }
+
+    #[test]
+    fn api_errors_use_the_shared_body() {
+        let a = Answer::error(403, "forbidden_origin", "origin not allowed", None);
+        let b: ErrorBody = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(b.error, "forbidden_origin");
+    }
+}

@@ -1,0 +1,434 @@
+//! The gateway's settings: parsed once at start (flags, environment, optional TOML
+//! file), checked, and turned into typed values so that bad configuration fails the
+//! start, not a request.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+use vaultgate_shared::config::{LogFormat, Mode, Secret, parse_duration};
+use vaultgate_shared::jwt::MIN_SECRET_BYTES;
+
+/// vaultgate's public gateway: authenticates MCP and web clients, holds MCP sessions,
+/// rate-limits, and forwards to the backend with a signed identity.
+#[derive(Debug, Parser)]
+#[command(name = "vaultgate-gateway", version, about, long_about = None)]
+pub struct Cli {
+    /// Optional TOML file whose keys are the environment variable names below (e.g. PORT = 7860).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub settings: Settings,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do; serving is the default.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the public listener and the admin listener (the default).
+    Serve,
+    /// Print a gateway token for USER signed with JWT_SECRET_KEY (for operators and tests).
+    MintToken(MintArgs),
+}
+
+/// Arguments of `mint-token`.
+#[derive(Debug, Args)]
+pub struct MintArgs {
+    /// The user id the token is for ([A-Za-z0-9_-]{1,64}).
+    #[arg(long)]
+    pub user: String,
+    /// Lifetime, e.g. 7d, 12h, 90s (default: TOKEN_TTL).
+    #[arg(long, value_parser = parse_duration)]
+    pub ttl: Option<Duration>,
+    /// Optional display name carried in the token.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// Every setting, each with its environment variable.
+#[derive(Debug, Args)]
+pub struct Settings {
+    /// `space` = production: refuses weak or missing secrets; `local` generates what is missing.
+    #[arg(long, env = "MODE", value_enum, default_value = "local")]
+    pub mode: Mode,
+
+    /// Public listener port.
+    #[arg(long, env = "PORT")]
+    pub port: Option<u16>,
+
+    /// Alias of PORT (used when PORT is unset).
+    #[arg(long, env = "MCP_PORT", hide_short_help = true)]
+    pub mcp_port: Option<u16>,
+
+    /// Address the public listener binds to.
+    #[arg(long, env = "LISTEN_HOST", default_value = "0.0.0.0")]
+    pub listen_host: String,
+
+    /// Admin listener: /metrics, /healthz, /readyz for operators.
+    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9091")]
+    pub admin_addr: SocketAddr,
+
+    /// Public URL of this gateway (token issuer, redirect URIs, default allowed origin).
+    /// Default: https://$SPACE_HOST when set, else http://localhost:$PORT.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Where requests are forwarded (HTTP/1.1).
+    #[arg(long, env = "BACKEND_URL", default_value = "http://127.0.0.1:8001")]
+    pub backend_url: String,
+
+    /// Signs gateway tokens (HS256, ≥32 bytes in MODE=space; generated when unset in MODE=local).
+    #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
+    pub jwt_secret_key: Option<Secret>,
+
+    /// The previous signing key: tokens signed with it still validate during a rotation.
+    #[arg(long, env = "JWT_SECRET_KEY_PREVIOUS", hide_env_values = true)]
+    pub jwt_secret_key_previous: Option<Secret>,
+
+    /// Lifetime of minted tokens.
+    #[arg(long, env = "TOKEN_TTL", default_value = "7d", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+
+    /// Signs the X-Vault-Identity assertion the backend verifies (≥32 bytes, required).
+    #[arg(long, env = "IDENTITY_SECRET", hide_env_values = true)]
+    pub identity_secret: Option<Secret>,
+
+    /// Requests per minute per user.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+
+    /// Burst allowance per user on top of the steady rate.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 60)]
+    pub rate_limit_burst: u32,
+
+    /// Requests per minute per client IP on unauthenticated routes.
+    #[arg(long, env = "IP_RATE_LIMIT_PER_MINUTE", default_value_t = 120)]
+    pub ip_rate_limit_per_minute: u32,
+
+    /// Failed authentications per minute per client IP before 429.
+    #[arg(long, env = "AUTH_FAILURE_LIMIT_PER_MINUTE", default_value_t = 20)]
+    pub auth_failure_limit_per_minute: u32,
+
+    /// Legacy MCP session idle timeout, seconds.
+    #[arg(long, env = "SESSION_IDLE_SECS", default_value_t = 1800)]
+    pub session_idle_secs: u64,
+
+    /// Legacy MCP session absolute lifetime, seconds.
+    #[arg(long, env = "SESSION_MAX_SECS", default_value_t = 86400)]
+    pub session_max_secs: u64,
+
+    /// Live legacy MCP sessions per user; the oldest is evicted beyond this.
+    #[arg(long, env = "SESSIONS_PER_USER", default_value_t = 32)]
+    pub sessions_per_user: usize,
+
+    /// Allowed browser origins, comma-separated (default: the public URL).
+    #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// CIDRs whose X-Forwarded-For is believed, comma-separated.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// When set, /metrics is also served on the public port behind this bearer token.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
+    /// Hugging Face API base, for checking hf_ tokens.
+    #[arg(long, env = "HF_API_URL", default_value = "https://huggingface.co")]
+    pub hf_api_url: String,
+
+    /// Hugging Face OpenID provider (injected by Spaces).
+    #[arg(long, env = "OPENID_PROVIDER_URL")]
+    pub openid_provider_url: Option<String>,
+
+    /// OAuth client id (injected by Spaces).
+    #[arg(long, env = "OAUTH_CLIENT_ID")]
+    pub oauth_client_id: Option<String>,
+
+    /// OAuth client secret (injected by Spaces).
+    #[arg(long, env = "OAUTH_CLIENT_SECRET", hide_env_values = true)]
+    pub oauth_client_secret: Option<Secret>,
+
+    /// OAuth scopes (injected by Spaces).
+    #[arg(long, env = "OAUTH_SCOPES")]
+    pub oauth_scopes: Option<String>,
+
+    /// The Space's host name (injected by Spaces), used for the default PUBLIC_URL.
+    #[arg(long, env = "SPACE_HOST")]
+    pub space_host: Option<String>,
+
+    /// Where sessions, revocations and counters live: `memory` (the only store so far).
+    #[arg(long, env = "GATEWAY_STATE", default_value = "memory")]
+    pub gateway_state: String,
+
+    /// File of the sqlite state store (reserved for that store).
+    #[arg(long, env = "GATEWAY_STATE_PATH", default_value = "./data/gateway.db")]
+    pub gateway_state_path: std::path::PathBuf,
+
+    /// Redis URL of the shared state store (reserved for that store).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+
+    /// Worker threads of the public listener (1 is fastest when the backend shares two cores).
+    #[arg(long, env = "GATEWAY_THREADS", default_value_t = 1)]
+    pub threads: usize,
+
+    /// Longest wait for each read from the backend before answering 504 (SSE streams excepted).
+    #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub upstream_timeout: Duration,
+
+    /// Largest POST /mcp body the gateway reads to find an `initialize` (bytes; ≤ 64 KiB, Pingora's buffer).
+    #[arg(long, env = "MCP_SNIFF_MAX_BYTES", default_value_t = 64 * 1024)]
+    pub mcp_sniff_max_bytes: usize,
+
+    /// Seconds to let in-flight requests finish after SIGTERM.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
+
+    /// Log format: text or json (JSON lines).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Why the configuration cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "JWT_SECRET_KEY must be set to at least {MIN_SECRET_BYTES} bytes in MODE=space (it is {0}). \
+         Generate one with: openssl rand -base64 48"
+    )]
+    WeakJwtKey(String),
+    #[error(
+        "JWT_SECRET_KEY_PREVIOUS must be at least {MIN_SECRET_BYTES} bytes ({0} given). \
+         Generate keys with: openssl rand -base64 48"
+    )]
+    WeakPreviousKey(usize),
+    #[error(
+        "IDENTITY_SECRET must be set to at least {MIN_SECRET_BYTES} bytes and shared with the backend (it is {0}). \
+         Generate one with: openssl rand -base64 48"
+    )]
+    WeakIdentitySecret(String),
+    #[error("METRICS_TOKEN must be at least 16 bytes when set")]
+    WeakMetricsToken,
+    #[error("BACKEND_URL '{0}' must look like http://host:port (TLS to the backend is not supported)")]
+    BadBackendUrl(String),
+    #[error("PUBLIC_URL '{0}' must start with http:// or https:// and have a host")]
+    BadPublicUrl(String),
+    #[error("GATEWAY_STATE '{0}' is not available yet; use 'memory'")]
+    UnsupportedState(String),
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+    #[error("MCP_SNIFF_MAX_BYTES must be between 1 KiB and 64 KiB (Pingora's request body buffer)")]
+    SniffLimit,
+}
+
+fn describe_len(s: &Option<Secret>) -> String {
+    match s {
+        None => "unset".to_owned(),
+        Some(s) => format!("{} bytes", s.len()),
+    }
+}
+
+/// A `host:port` split out of an http:// URL.
+pub fn backend_addr(url: &str) -> Result<String, ConfigError> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| ConfigError::BadBackendUrl(url.to_owned()))?;
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains('/') || authority.contains('@') {
+        return Err(ConfigError::BadBackendUrl(url.to_owned()));
+    }
+    if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        Ok(authority.to_owned())
+    } else {
+        Ok(format!("{authority}:80"))
+    }
+}
+
+/// Checked settings: secrets resolved (or generated in local mode), URLs parsed.
+#[derive(Debug)]
+pub struct Resolved {
+    pub port: u16,
+    pub public_url: String,
+    pub backend_addr: String,
+    pub jwt_key: Secret,
+    pub jwt_key_generated: bool,
+    pub jwt_previous: Option<Secret>,
+    pub identity_secret: Secret,
+    pub allowed_origins: Vec<String>,
+}
+
+impl Settings {
+    /// The public port: PORT, else MCP_PORT, else 7860.
+    pub fn effective_port(&self) -> u16 {
+        self.port.or(self.mcp_port).unwrap_or(7860)
+    }
+
+    /// PUBLIC_URL, else https://SPACE_HOST, else http://localhost:PORT; no trailing slash.
+    pub fn effective_public_url(&self) -> String {
+        let url = match (&self.public_url, &self.space_host) {
+            (Some(u), _) if !u.is_empty() => u.clone(),
+            (_, Some(h)) if !h.is_empty() => format!("https://{h}"),
+            _ => format!("http://localhost:{}", self.effective_port()),
+        };
+        url.trim_end_matches('/').to_owned()
+    }
+
+    /// The signing key for `mint-token`: it must be given (an ephemeral key would mint useless tokens).
+    pub fn mint_key(&self) -> Result<Secret, ConfigError> {
+        match &self.jwt_secret_key {
+            Some(k) if k.len() >= MIN_SECRET_BYTES => Ok(k.clone()),
+            other => Err(ConfigError::WeakJwtKey(describe_len(other))),
+        }
+    }
+
+    /// Checks everything `serve` needs.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let public_url = self.effective_public_url();
+        let after_scheme = public_url
+            .strip_prefix("https://")
+            .or_else(|| public_url.strip_prefix("http://"));
+        if after_scheme.is_none_or(|h| h.is_empty()) {
+            return Err(ConfigError::BadPublicUrl(public_url));
+        }
+        let backend_addr = backend_addr(&self.backend_url)?;
+        let (jwt_key, jwt_key_generated) = match (&self.jwt_secret_key, self.mode) {
+            (Some(k), _) if k.len() >= MIN_SECRET_BYTES => (k.clone(), false),
+            (None, Mode::Local) => (vaultgate_shared::config::generate_secret(), true),
+            (Some(k), Mode::Local) if !k.is_empty() => {
+                return Err(ConfigError::WeakJwtKey(describe_len(&Some(k.clone()))));
+            }
+            (None, Mode::Space) | (Some(_), _) => {
+                return Err(ConfigError::WeakJwtKey(describe_len(&self.jwt_secret_key)));
+            }
+        };
+        let jwt_previous = match &self.jwt_secret_key_previous {
+            Some(p) if p.is_empty() => None,
+            Some(p) if p.len() < MIN_SECRET_BYTES => return Err(ConfigError::WeakPreviousKey(p.len())),
+            other => other.clone(),
+        };
+        let identity_secret = match &self.identity_secret {
+            Some(s) if s.len() >= MIN_SECRET_BYTES => s.clone(),
+            other => return Err(ConfigError::WeakIdentitySecret(describe_len(other))),
+        };
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::WeakMetricsToken);
+        }
+        if self.gateway_state != "memory" {
+            return Err(ConfigError::UnsupportedState(self.gateway_state.clone()));
+        }
+        for (name, v) in [
+            ("RATE_LIMIT_PER_MINUTE", self.rate_limit_per_minute as u64),
+            ("IP_RATE_LIMIT_PER_MINUTE", self.ip_rate_limit_per_minute as u64),
+            (
+                "AUTH_FAILURE_LIMIT_PER_MINUTE",
+                self.auth_failure_limit_per_minute as u64,
+            ),
+            ("SESSION_IDLE_SECS", self.session_idle_secs),
+            ("SESSION_MAX_SECS", self.session_max_secs),
+            ("SESSIONS_PER_USER", self.sessions_per_user as u64),
+            ("GATEWAY_THREADS", self.threads as u64),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if !(1024..=64 * 1024).contains(&self.mcp_sniff_max_bytes) {
+            return Err(ConfigError::SniffLimit);
+        }
+        let allowed_origins = if self.allowed_origins.iter().all(|o| o.trim().is_empty()) {
+            vec![public_url.clone()]
+        } else {
+            self.allowed_origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect()
+        };
+        Ok(Resolved {
+            port: self.effective_port(),
+            public_url,
+            backend_addr,
+            jwt_key,
+            jwt_key_generated,
+            jwt_previous,
+            identity_secret,
+            allowed_origins,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Settings {
+        let mut v = vec!["vaultgate-gateway"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap().settings
+    }
+
+    const K: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn space_mode_needs_strong_keys() {
+        let e = settings(&["--mode", "space", "--identity-secret", K])
+            .resolve()
+            .unwrap_err();
+        assert!(e.to_string().contains("openssl rand"), "{e}");
+        let e = settings(&["--mode", "space", "--identity-secret", K, "--jwt-secret-key", "short"])
+            .resolve()
+            .unwrap_err();
+        assert!(matches!(e, ConfigError::WeakJwtKey(_)));
+        assert!(
+            settings(&["--mode", "space", "--identity-secret", K, "--jwt-secret-key", K])
+                .resolve()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn local_mode_generates_a_jwt_key_but_not_the_identity_secret() {
+        let r = settings(&["--identity-secret", K]).resolve().unwrap();
+        assert!(r.jwt_key_generated && r.jwt_key.len() >= 32);
+        assert!(matches!(
+            settings(&[]).resolve(),
+            Err(ConfigError::WeakIdentitySecret(_))
+        ));
+        assert!(matches!(
+            settings(&["--identity-secret", K, "--jwt-secret-key", "short"]).resolve(),
+            Err(ConfigError::WeakJwtKey(_))
+        ));
+    }
+
+    #[test]
+    fn urls_and_ports() {
+        let s = settings(&["--mcp-port", "9000", "--identity-secret", K]);
+        assert_eq!(s.effective_port(), 9000);
+        assert_eq!(s.effective_public_url(), "http://localhost:9000");
+        let s = settings(&["--port", "1", "--mcp-port", "9000", "--space-host", "a-b.hf.space"]);
+        assert_eq!(s.effective_port(), 1);
+        assert_eq!(s.effective_public_url(), "https://a-b.hf.space");
+        assert_eq!(backend_addr("http://127.0.0.1:8001/").unwrap(), "127.0.0.1:8001");
+        assert_eq!(backend_addr("http://backend").unwrap(), "backend:80");
+        for bad in ["https://x:1", "127.0.0.1:8001", "http://", "http://a/b", "http://u@h:1"] {
+            assert!(backend_addr(bad).is_err(), "{bad}");
+        }
+        let r = settings(&[
+            "--identity-secret",
+            K,
+            "--allowed-origins",
+            "https://a.example/, https://b.example",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(r.allowed_origins, ["https://a.example", "https://b.example"]);
+    }
+}

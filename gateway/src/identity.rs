@@ -1,0 +1,172 @@
+//! The request the backend sees: every client `x-vault-*` header, the client's
+//! `Authorization` and the gateway cookie removed; the signed identity added.
+//! This is the only place that writes identity headers.
+
+use std::time::Duration;
+
+use pingora::http::RequestHeader;
+use vaultgate_shared::UserId;
+use vaultgate_shared::headers;
+use vaultgate_shared::identity::{IdentityKey, MAX_LIFETIME_SECS, sign_identity_at};
+use vaultgate_shared::jwt::now_secs;
+
+use crate::auth::bearer::COOKIE_NAME;
+
+/// How long one signed assertion is reused for the same user and session. Assertions
+/// live 60 s; reusing one for 10 s leaves the backend at least 50 s of validity.
+const REUSE_SECS: u64 = 10;
+
+/// Signs assertions, reusing a fresh one per (user, session) for a few seconds.
+pub struct IdentitySigner {
+    key: IdentityKey,
+    cache: moka::sync::Cache<(UserId, Option<String>), (u64, String)>,
+}
+
+impl IdentitySigner {
+    /// A signer with the shared `IDENTITY_SECRET`.
+    pub fn new(key: IdentityKey) -> Self {
+        Self {
+            key,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(REUSE_SECS))
+                .build(),
+        }
+    }
+
+    /// An assertion for `user` (and `session`) with at least `MAX_LIFETIME_SECS - REUSE_SECS` left.
+    pub fn assertion(&self, user: &UserId, session: Option<&str>) -> String {
+        let now = now_secs();
+        let key = (user.clone(), session.map(str::to_owned));
+        if let Some((iat, token)) = self.cache.get(&key)
+            && now < iat + REUSE_SECS
+            && iat + MAX_LIFETIME_SECS > now
+        {
+            return token;
+        }
+        let token = sign_identity_at(&self.key, user, session, now);
+        self.cache.insert(key, (now, token.clone()));
+        token
+    }
+}
+
+/// Removes what the client must not pass to the backend: `x-vault-*` (any case, all
+/// copies), `Authorization`, and the gateway cookie (other cookies stay).
+pub fn strip_client_identity(req: &mut RequestHeader) {
+    let reserved: Vec<http::HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| headers::is_reserved(name.as_str()))
+        .cloned()
+        .collect();
+    for name in reserved {
+        req.remove_header(&name);
+    }
+    req.remove_header(&http::header::AUTHORIZATION);
+    strip_gateway_cookie(req);
+}
+
+fn strip_gateway_cookie(req: &mut RequestHeader) {
+    let lines: Vec<String> = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    if !lines.iter().any(|l| l.contains(COOKIE_NAME)) {
+        return;
+    }
+    let kept: Vec<&str> = lines
+        .iter()
+        .flat_map(|l| l.split(';'))
+        .map(str::trim)
+        .filter(|kv| !kv.is_empty() && kv.split('=').next().map(str::trim) != Some(COOKIE_NAME))
+        .collect();
+    req.remove_header(&http::header::COOKIE);
+    if !kept.is_empty() {
+        // Each kept pair came from a valid header value, so the joined line is valid too.
+        let _ = req.insert_header(http::header::COOKIE, kept.join("; "));
+    }
+}
+
+/// Adds the contract's headers for `user`, `session` and `request_id`.
+pub fn inject(
+    req: &mut RequestHeader,
+    signer: &IdentitySigner,
+    user: &UserId,
+    session: Option<&str>,
+    request_id: &str,
+) -> pingora::Result<()> {
+    req.insert_header(headers::IDENTITY, signer.assertion(user, session))?;
+    req.insert_header(headers::USER, user.as_str())?;
+    if let Some(s) = session {
+        req.insert_header(headers::SESSION, s)?;
+    }
+    req.insert_header(headers::REQUEST_ID, request_id)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vaultgate_shared::identity::verify_identity;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("POST", b"/mcp", None).unwrap();
+        for (k, v) in headers {
+            r.append_header(k.to_string(), *v).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn spoofed_headers_are_replaced() {
+        let key = IdentityKey::new(&[9u8; 32]).unwrap();
+        let signer = IdentitySigner::new(key.clone());
+        let mut r = req(&[
+            ("X-Vault-User", "mallory"),
+            ("x-vault-user", "mallory2"),
+            ("X-VAULT-IDENTITY", "forged"),
+            ("X-Vault-Session", "s"),
+            ("x-vault-anything", "1"),
+            ("Authorization", "Bearer secret-token"),
+            ("Cookie", "a=1; vaultgate_token=abc; b=2"),
+            ("Cookie", "vaultgate_token=def"),
+            ("X-Request-Id", "spoof"),
+            ("Accept", "application/json"),
+            ("Mcp-Session-Id", "keep-me"),
+        ]);
+        strip_client_identity(&mut r);
+        let alice = UserId::parse("alice").unwrap();
+        inject(&mut r, &signer, &alice, Some("sess-1"), "rid").unwrap();
+        let all = |n: &str| {
+            r.headers
+                .get_all(n)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(all("x-vault-user"), ["alice"]);
+        assert_eq!(all("x-vault-session"), ["sess-1"]);
+        assert!(all("x-vault-anything").is_empty());
+        assert!(all("authorization").is_empty());
+        assert_eq!(all("cookie"), ["a=1; b=2"]);
+        assert_eq!(all("x-request-id"), ["rid"]);
+        assert_eq!(all("accept"), ["application/json"]);
+        assert_eq!(all("mcp-session-id"), ["keep-me"]);
+        let ids = all("x-vault-identity");
+        assert_eq!(ids.len(), 1);
+        let id = verify_identity(&key, &ids[0]).unwrap();
+        assert_eq!((id.user, id.session.as_deref()), (alice, Some("sess-1")));
+    }
+
+    #[test]
+    fn assertions_are_reused_briefly_per_user_and_session() {
+        let signer = IdentitySigner::new(IdentityKey::new(&[9u8; 32]).unwrap());
+        let a = UserId::parse("a").unwrap();
+        let b = UserId::parse("b").unwrap();
+        assert_eq!(signer.assertion(&a, None), signer.assertion(&a, None));
+        assert_ne!(signer.assertion(&a, None), signer.assertion(&b, None));
+        assert_ne!(signer.assertion(&a, None), signer.assertion(&a, Some("s")));
+    }
+}

@@ -1,0 +1,21 @@
+//! vaultgate's gateway: the only public listener. It decides who each request belongs
+//! to (gateway tokens), holds MCP sessions, rate-limits, strips client identity
+//! headers and forwards to the backend with a signed identity assertion. It knows
+//! nothing about notes.
+
+pub mod admin;
+pub mod answer;
+pub mod audit;
+pub mod auth;
+pub mod client_ip;
+pub mod config;
+pub mod identity;
+pub mod metrics;
+pub mod origin;
+pub mod proxy;
+pub mod ratelimit;
+pub mod routes;
+pub mod server;
+pub mod sessions;
+pub mod token_endpoints;
+pub mod upstream;

@@ -1,0 +1,279 @@
+//! The gateway's Prometheus metrics. Names and labels are a public interface (the
+//! dashboards and alerts use them): see the design's Observability table. Labels are
+//! low-cardinality only — never a user, token, session or path.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use vaultgate_shared::UserId;
+
+/// Every reason an authentication can fail, pre-registered so dashboards see zeros.
+pub const AUTH_FAILURE_REASONS: [&str; 11] = [
+    "missing",
+    "malformed",
+    "bad_signature",
+    "expired",
+    "not_yet_valid",
+    "wrong_issuer",
+    "wrong_audience",
+    "bad_subject",
+    "revoked",
+    "hf_rejected",
+    "too_large",
+];
+
+/// All gateway metrics in one registry.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub upstream_duration: HistogramVec,
+    pub auth_failures: IntCounterVec,
+    pub session_rejections: IntCounterVec,
+    pub rate_limited: IntCounterVec,
+    pub sessions_active: IntGauge,
+    pub sessions_created: IntCounter,
+    pub tokens_issued: IntCounterVec,
+    pub upstream_errors: IntCounterVec,
+    pub mcp_requests: IntCounterVec,
+    pub active_users: IntGaugeVec,
+    pub state_errors: IntCounterVec,
+    users_1h: moka::sync::Cache<UserId, ()>,
+    users_24h: moka::sync::Cache<UserId, ()>,
+}
+
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    r.register(Box::new(c.clone())).expect("metric registered once");
+    c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str) -> HistogramVec {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        &["route"],
+    )
+    .expect("static metric definition");
+    r.register(Box::new(h.clone())).expect("metric registered once");
+    h
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let m = Self {
+            requests: counter(
+                &r,
+                "vaultgate_gateway_requests_total",
+                "Requests answered, by route, method and status.",
+                &["route", "method", "status"],
+            ),
+            request_duration: histogram(
+                &r,
+                "vaultgate_gateway_request_duration_seconds",
+                "Time from request to the end of the response.",
+            ),
+            upstream_duration: histogram(
+                &r,
+                "vaultgate_gateway_upstream_duration_seconds",
+                "Time spent waiting for the backend.",
+            ),
+            auth_failures: counter(
+                &r,
+                "vaultgate_gateway_auth_failures_total",
+                "Refused authentications, by reason.",
+                &["reason"],
+            ),
+            session_rejections: counter(
+                &r,
+                "vaultgate_gateway_session_rejections_total",
+                "Refused MCP session ids, by reason.",
+                &["reason"],
+            ),
+            rate_limited: counter(
+                &r,
+                "vaultgate_gateway_rate_limited_total",
+                "Requests refused with 429, by scope.",
+                &["scope"],
+            ),
+            sessions_active: {
+                let g = IntGauge::new("vaultgate_gateway_sessions_active", "Live legacy MCP sessions.")
+                    .expect("static metric");
+                r.register(Box::new(g.clone())).expect("metric registered once");
+                g
+            },
+            sessions_created: {
+                let c = IntCounter::new(
+                    "vaultgate_gateway_sessions_created_total",
+                    "Legacy MCP sessions created.",
+                )
+                .expect("static metric");
+                r.register(Box::new(c.clone())).expect("metric registered once");
+                c
+            },
+            tokens_issued: counter(
+                &r,
+                "vaultgate_gateway_tokens_issued_total",
+                "Gateway tokens minted, by how.",
+                &["via"],
+            ),
+            upstream_errors: counter(
+                &r,
+                "vaultgate_gateway_upstream_errors_total",
+                "Failures talking to the backend, by kind.",
+                &["kind"],
+            ),
+            mcp_requests: counter(
+                &r,
+                "vaultgate_gateway_mcp_requests_total",
+                "MCP requests, by protocol era and JSON-RPC method.",
+                &["era", "method"],
+            ),
+            active_users: {
+                let g = IntGaugeVec::new(
+                    Opts::new("vaultgate_gateway_active_users", "Distinct users seen in the window."),
+                    &["window"],
+                )
+                .expect("static metric");
+                r.register(Box::new(g.clone())).expect("metric registered once");
+                g
+            },
+            state_errors: counter(
+                &r,
+                "vaultgate_gateway_state_errors_total",
+                "State store failures, by store and operation.",
+                &["backend", "op"],
+            ),
+            users_1h: moka::sync::Cache::builder()
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+            users_24h: moka::sync::Cache::builder()
+                .time_to_live(Duration::from_secs(86400))
+                .build(),
+            registry: r,
+        };
+        for reason in AUTH_FAILURE_REASONS {
+            m.auth_failures.with_label_values(&[reason]);
+        }
+        for reason in ["missing", "unknown", "expired", "wrong_user"] {
+            m.session_rejections.with_label_values(&[reason]);
+        }
+        for scope in ["user", "ip", "auth_failure"] {
+            m.rate_limited.with_label_values(&[scope]);
+        }
+        for via in ["oauth", "exchange", "refresh", "cli"] {
+            m.tokens_issued.with_label_values(&[via]);
+        }
+        for kind in ["connect", "timeout", "reset"] {
+            m.upstream_errors.with_label_values(&[kind]);
+        }
+        m
+    }
+
+    /// Notes that `user` was seen, for the active-users gauges.
+    pub fn saw_user(&self, user: &UserId) {
+        if !self.users_1h.contains_key(user) {
+            self.users_1h.insert(user.clone(), ());
+        }
+        if !self.users_24h.contains_key(user) {
+            self.users_24h.insert(user.clone(), ());
+        }
+    }
+
+    /// Records one finished request.
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let buf = itoa_status(status);
+        let status = std::str::from_utf8(&buf).unwrap_or("000");
+        self.requests.with_label_values(&[route, method, status]).inc();
+        self.request_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        self.users_1h.run_pending_tasks();
+        self.users_24h.run_pending_tasks();
+        self.active_users
+            .with_label_values(&["1h"])
+            .set(self.users_1h.entry_count() as i64);
+        self.active_users
+            .with_label_values(&["24h"])
+            .set(self.users_24h.entry_count() as i64);
+        let mut out = Vec::with_capacity(16 * 1024);
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn itoa_status(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+/// A bounded label for an HTTP method.
+pub fn method_label(m: &http::Method) -> &'static str {
+    match *m {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_design_metric_is_exposed() {
+        let m = Metrics::new();
+        m.observe_request("mcp", "POST", 200, Duration::from_millis(3));
+        m.upstream_duration.with_label_values(&["mcp"]).observe(0.001);
+        m.mcp_requests.with_label_values(&["legacy", "initialize"]).inc();
+        m.state_errors.with_label_values(&["memory", "get"]).inc();
+        m.saw_user(&UserId::parse("alice").unwrap());
+        let text = String::from_utf8(m.render()).unwrap();
+        for name in [
+            "vaultgate_gateway_requests_total{method=\"POST\",route=\"mcp\",status=\"200\"} 1",
+            "vaultgate_gateway_request_duration_seconds_bucket",
+            "vaultgate_gateway_upstream_duration_seconds_bucket",
+            "vaultgate_gateway_auth_failures_total{reason=\"too_large\"} 0",
+            "vaultgate_gateway_session_rejections_total{reason=\"wrong_user\"} 0",
+            "vaultgate_gateway_rate_limited_total{scope=\"auth_failure\"} 0",
+            "vaultgate_gateway_sessions_active 0",
+            "vaultgate_gateway_sessions_created_total 0",
+            "vaultgate_gateway_tokens_issued_total{via=\"cli\"} 0",
+            "vaultgate_gateway_upstream_errors_total{kind=\"reset\"} 0",
+            "vaultgate_gateway_mcp_requests_total{era=\"legacy\",method=\"initialize\"} 1",
+            "vaultgate_gateway_active_users{window=\"1h\"} 1",
+            "vaultgate_gateway_active_users{window=\"24h\"} 1",
+            "vaultgate_gateway_state_errors_total{backend=\"memory\",op=\"get\"} 1",
+        ] {
+            assert!(text.contains(name), "missing {name}");
+        }
+        assert!(!text.contains("alice"));
+    }
+}

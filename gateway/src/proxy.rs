@@ -1,0 +1,602 @@
+//! The gateway's `ProxyHttp`: each phase, in the order a request lives through it,
+//! is a few lines that call one module per concern.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType};
+use vaultgate_shared::UserId;
+use vaultgate_shared::config::Secret;
+use vaultgate_shared::headers;
+
+use crate::answer::Answer;
+use crate::audit;
+use crate::auth::{AuthFailure, Authenticator, Principal};
+use crate::client_ip::TrustedProxies;
+use crate::identity::{self, IdentitySigner};
+use crate::metrics::{Metrics, method_label};
+use crate::origin::Origins;
+use crate::ratelimit::{Limited, RateLimiter};
+use crate::routes::Route;
+use crate::sessions::era::{RpcPeek, scan_method};
+use crate::sessions::{Era, Lookup, SessionStore};
+use crate::token_endpoints;
+use crate::upstream::{Backend, UpstreamFailure};
+
+/// Everything the gateway needs, built once at start.
+pub struct Gateway {
+    pub auth: Authenticator,
+    pub signer: IdentitySigner,
+    pub sessions: Arc<dyn SessionStore>,
+    pub limits: RateLimiter,
+    pub metrics: Arc<Metrics>,
+    pub backend: Backend,
+    pub origins: Origins,
+    pub proxies: TrustedProxies,
+    pub metrics_token: Option<Secret>,
+    pub sniff_max: usize,
+    /// Token ids whose success was audited recently: one audit line per token per few minutes.
+    pub audited: moka::sync::Cache<String, ()>,
+}
+
+/// What one MCP request is.
+#[derive(Debug, Clone)]
+pub struct McpCall {
+    pub era: Era,
+    pub method: Option<String>,
+    pub rpc_id: Option<serde_json::Value>,
+    /// A legacy `initialize` without a session: mint one if the backend answers 200.
+    pub mint_session: bool,
+}
+
+/// Per-request state, filled phase by phase.
+pub struct RequestCtx {
+    started: Instant,
+    route: Route,
+    method: &'static str,
+    request_id: String,
+    client_ip: Option<IpAddr>,
+    user: Option<UserId>,
+    session: Option<String>,
+    mcp: Option<McpCall>,
+    body_read: bool,
+    upstream_started: Option<Instant>,
+}
+
+/// Why reading a request body in the gateway failed.
+enum BodyError {
+    TooLarge,
+    Io(Box<Error>),
+}
+
+impl Gateway {
+    /// Writes a local answer and stops the request.
+    async fn answer(&self, s: &mut Session, ctx: &RequestCtx, a: Answer) -> pingora::Result<bool> {
+        a.send(s, &ctx.request_id, ctx.body_read).await?;
+        Ok(true)
+    }
+
+    fn rpc_id<'a>(&self, ctx: &'a RequestCtx) -> Option<&'a serde_json::Value> {
+        const NULL: serde_json::Value = serde_json::Value::Null;
+        static NULL_REF: serde_json::Value = NULL;
+        match (&ctx.mcp, ctx.route) {
+            (Some(m), _) => Some(m.rpc_id.as_ref().unwrap_or(&NULL_REF)),
+            (None, Route::Mcp) => Some(&NULL_REF),
+            _ => None,
+        }
+    }
+
+    /// Reads the whole request body (kept by Pingora for replay upstream), refusing more than `sniff_max`.
+    async fn read_body(&self, s: &mut Session, ctx: &mut RequestCtx) -> Result<Bytes, BodyError> {
+        let declared = s
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.sniff_max as u64) {
+            return Err(BodyError::TooLarge);
+        }
+        s.enable_retry_buffering();
+        let mut body = bytes::BytesMut::new();
+        loop {
+            match s.read_request_body().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > self.sniff_max {
+                        return Err(BodyError::TooLarge);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Err(BodyError::Io(e)),
+            }
+        }
+        ctx.body_read = true;
+        Ok(body.freeze())
+    }
+
+    async fn refuse_auth(&self, s: &mut Session, ctx: &mut RequestCtx, f: AuthFailure) -> pingora::Result<bool> {
+        self.metrics.auth_failures.with_label_values(&[f.reason]).inc();
+        audit::auth_failure(f.reason, ctx.route.label(), ctx.client_ip, &ctx.request_id);
+        if let Some(ip) = ctx.client_ip
+            && let Err(limited) = self.limits.auth_failed(ip)
+        {
+            return self.refuse_limited(s, ctx, limited, None).await;
+        }
+        if ctx.route == Route::Mcp && s.req_header().method == http::Method::POST && !ctx.body_read {
+            // Answer with the request's JSON-RPC id when the (small) body tells it.
+            if let Ok(body) = self.read_body(s, ctx).await {
+                ctx.mcp = Some(McpCall {
+                    era: Era::of(s.req_header()),
+                    method: None,
+                    rpc_id: RpcPeek::parse(&body).id,
+                    mint_session: false,
+                });
+            }
+        }
+        let a = Answer::unauthorized(f.status, &f.description, self.rpc_id(ctx));
+        self.answer(s, ctx, a).await
+    }
+
+    async fn refuse_limited(
+        &self,
+        s: &mut Session,
+        ctx: &RequestCtx,
+        l: Limited,
+        user: Option<&UserId>,
+    ) -> pingora::Result<bool> {
+        self.metrics.rate_limited.with_label_values(&[l.scope.label()]).inc();
+        audit::rate_limited(l.scope.label(), user, ctx.client_ip, &ctx.request_id);
+        let mut a = Answer::error(
+            429,
+            "rate_limited",
+            "too many requests; retry after the time in Retry-After",
+            self.rpc_id(ctx),
+        );
+        for (name, value) in l.headers() {
+            a = a.header(name, value);
+        }
+        self.answer(s, ctx, a).await
+    }
+
+    async fn refuse_session(
+        &self,
+        s: &mut Session,
+        ctx: &RequestCtx,
+        user: &UserId,
+        reason: &'static str,
+    ) -> pingora::Result<bool> {
+        self.metrics.session_rejections.with_label_values(&[reason]).inc();
+        let event = if reason == "wrong_user" {
+            "session_hijack_attempt"
+        } else {
+            "session_rejected"
+        };
+        audit::session_event(event, user, Some(reason), ctx.client_ip, &ctx.request_id);
+        let (status, message) = match reason {
+            "missing" => (
+                400,
+                "Bad Request: Mcp-Session-Id header is required; send initialize first",
+            ),
+            _ => (404, "session not found; send a new initialize request"),
+        };
+        let a = Answer::error(
+            status,
+            if status == 400 {
+                "missing_session"
+            } else {
+                "session_not_found"
+            },
+            message,
+            self.rpc_id(ctx),
+        );
+        self.answer(s, ctx, a).await
+    }
+
+    /// Local routes that need no credential: health, readiness, public metrics.
+    async fn local_route(&self, s: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Option<bool>> {
+        match ctx.route {
+            Route::Healthz => {
+                let a = Answer::json(200, &serde_json::json!({"status": "ok"}));
+                Ok(Some(self.answer(s, ctx, a).await?))
+            }
+            Route::Readyz => {
+                if let Some(ip) = ctx.client_ip
+                    && let Err(l) = self.limits.check_ip(ip)
+                {
+                    return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
+                }
+                let a = if self.backend.ready().await {
+                    Answer::json(200, &serde_json::json!({"status": "ready"}))
+                } else {
+                    Answer::error(503, "backend_unavailable", "the backend is not answering", None)
+                };
+                Ok(Some(self.answer(s, ctx, a).await?))
+            }
+            Route::Metrics => {
+                if let Some(ip) = ctx.client_ip
+                    && let Err(l) = self.limits.check_ip(ip)
+                {
+                    return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
+                }
+                let a = match &self.metrics_token {
+                    None => Answer::error(404, "not_found", "metrics are served on the admin listener", None),
+                    Some(expected) => match crate::auth::bearer::extract(s.req_header(), false) {
+                        Ok(c) if constant_time_eq(c.token().as_bytes(), expected.expose()) => {
+                            self.metrics.sessions_active.set(self.sessions.active() as i64);
+                            Answer::raw(200, "text/plain; version=0.0.4", Bytes::from(self.metrics.render()))
+                        }
+                        _ => Answer::unauthorized(401, "a valid METRICS_TOKEN bearer is required", None),
+                    },
+                };
+                Ok(Some(self.answer(s, ctx, a).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The MCP phase: era, and for the legacy era the session rules.
+    async fn mcp_phase(&self, s: &mut Session, ctx: &mut RequestCtx, user: &UserId) -> pingora::Result<Option<bool>> {
+        let req = s.req_header();
+        let era = Era::of(req);
+        let header_method = req
+            .headers
+            .get("mcp-method")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let sid = req.headers.get("mcp-session-id").map(|v| v.as_bytes().to_vec());
+        let method = req.method.clone();
+        ctx.mcp = Some(McpCall {
+            era,
+            method: header_method,
+            rpc_id: None,
+            mint_session: false,
+        });
+        if era == Era::Modern {
+            return Ok(None);
+        }
+        let Some(sid) = sid else {
+            if method != http::Method::POST {
+                return Ok(Some(self.refuse_session(s, ctx, user, "missing").await?));
+            }
+            let body = match self.read_body(s, ctx).await {
+                Ok(b) => b,
+                Err(BodyError::TooLarge) => {
+                    let a = Answer::error(
+                        413,
+                        "body_too_large",
+                        &format!(
+                            "an MCP request without a session may be at most {} bytes",
+                            self.sniff_max
+                        ),
+                        self.rpc_id(ctx),
+                    );
+                    return Ok(Some(self.answer(s, ctx, a).await?));
+                }
+                Err(BodyError::Io(e)) => return Err(e),
+            };
+            let peek = RpcPeek::parse(&body);
+            let is_init = peek.is_initialize();
+            if let Some(m) = ctx.mcp.as_mut() {
+                m.method = peek.method;
+                m.rpc_id = peek.id;
+                m.mint_session = is_init;
+            }
+            if !is_init {
+                return Ok(Some(self.refuse_session(s, ctx, user, "missing").await?));
+            }
+            return Ok(None);
+        };
+        let sid = std::str::from_utf8(&sid)
+            .ok()
+            .filter(|v| valid_session_id(v))
+            .map(str::to_owned);
+        let lookup = match &sid {
+            Some(id) => match self.sessions.lookup(id).await {
+                Ok(l) => l,
+                Err(e) => {
+                    self.metrics.state_errors.with_label_values(&[e.backend, e.op]).inc();
+                    tracing::error!(error = %e, "session store lookup failed");
+                    let a = Answer::error(
+                        503,
+                        "state_unavailable",
+                        "session store unavailable; retry shortly",
+                        self.rpc_id(ctx),
+                    );
+                    return Ok(Some(self.answer(s, ctx, a).await?));
+                }
+            },
+            None => Lookup::Unknown,
+        };
+        match lookup {
+            Lookup::Live(owner) if &owner == user => {
+                if method == http::Method::DELETE {
+                    if let Some(id) = &sid
+                        && let Err(e) = self.sessions.end(id).await
+                    {
+                        self.metrics.state_errors.with_label_values(&[e.backend, e.op]).inc();
+                    }
+                    audit::session_event(
+                        "session_end",
+                        user,
+                        Some("client_delete"),
+                        ctx.client_ip,
+                        &ctx.request_id,
+                    );
+                    let mut resp = ResponseHeader::build(204, Some(2))?;
+                    resp.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+                    s.write_response_header(Box::new(resp), true).await?;
+                    return Ok(Some(true));
+                }
+                ctx.session = sid;
+                Ok(None)
+            }
+            Lookup::Live(_) => Ok(Some(self.refuse_session(s, ctx, user, "wrong_user").await?)),
+            Lookup::Expired => Ok(Some(self.refuse_session(s, ctx, user, "expired").await?)),
+            Lookup::Unknown => Ok(Some(self.refuse_session(s, ctx, user, "unknown").await?)),
+        }
+    }
+
+    fn audit_success(&self, p: &Principal, ctx: &RequestCtx) {
+        if !self.audited.contains_key(&p.jti) {
+            self.audited.insert(p.jti.clone(), ());
+            audit::auth_success(&p.user, ctx.route.label(), ctx.client_ip, &ctx.request_id);
+        }
+    }
+}
+
+fn valid_session_id(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Compares secrets without leaking where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn request_id_of(req: &RequestHeader) -> String {
+    match req.headers.get(headers::REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        Some(v) if headers::is_valid_request_id(v) => v.to_owned(),
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+            route: Route::Other,
+            method: "other",
+            request_id: String::new(),
+            client_ip: None,
+            user: None,
+            session: None,
+            mcp: None,
+            body_read: false,
+            upstream_started: None,
+        }
+    }
+
+    /// Decides everything about a request before it may go upstream: route, origin,
+    /// credential, rate limit, MCP session. Returns true when it answered locally.
+    async fn request_filter(&self, s: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+        let req = s.req_header();
+        ctx.route = Route::classify(req.uri.path());
+        ctx.method = method_label(&req.method);
+        ctx.request_id = request_id_of(req);
+        let peer = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        ctx.client_ip = self.proxies.client_ip(peer, s.req_header());
+
+        if let Some(origin) = s.req_header().headers.get(http::header::ORIGIN)
+            && !self.origins.allows(origin.as_bytes())
+        {
+            audit::origin_refused(
+                &String::from_utf8_lossy(origin.as_bytes()),
+                ctx.client_ip,
+                &ctx.request_id,
+            );
+            let a = Answer::error(403, "forbidden_origin", "this Origin is not allowed", self.rpc_id(ctx));
+            return self.answer(s, ctx, a).await;
+        }
+        if let Some(done) = self.local_route(s, ctx).await? {
+            return Ok(done);
+        }
+
+        let principal = match self.auth.authenticate(s.req_header(), ctx.route.accepts_cookie()).await {
+            Ok(p) => p,
+            Err(f) => return self.refuse_auth(s, ctx, f).await,
+        };
+        if principal.from_cookie
+            && !s.req_header().method.is_safe()
+            && !s.req_header().headers.contains_key(http::header::ORIGIN)
+        {
+            // A cookie is sent by browsers on cross-site requests too: unsafe methods must prove their origin.
+            let a = Answer::error(
+                403,
+                "origin_required",
+                "requests authenticated by cookie must carry an Origin header",
+                None,
+            );
+            return self.answer(s, ctx, a).await;
+        }
+        self.audit_success(&principal, ctx);
+        self.metrics.saw_user(&principal.user);
+        ctx.user = Some(principal.user.clone());
+
+        if let Err(l) = self.limits.check_user(&principal.user) {
+            return self.refuse_limited(s, ctx, l, Some(&principal.user)).await;
+        }
+        match ctx.route {
+            Route::AuthRefresh | Route::AuthLogout => {
+                let a = token_endpoints::handle(self, ctx.route, s.req_header(), &principal, &ctx.request_id).await;
+                return self.answer(s, ctx, a).await;
+            }
+            Route::Mcp => {
+                if let Some(done) = self.mcp_phase(s, ctx, &principal.user).await? {
+                    return Ok(done);
+                }
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, s: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+        ctx.upstream_started = Some(Instant::now());
+        let streaming = ctx.route == Route::Mcp && s.req_header().method == http::Method::GET;
+        Ok(self.backend.peer(streaming))
+    }
+
+    /// Replaces whatever identity the client sent with the gateway's signed one.
+    async fn upstream_request_filter(
+        &self,
+        _s: &mut Session,
+        up: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        identity::strip_client_identity(up);
+        if ctx.mcp.as_ref().is_some_and(|m| m.era == Era::Modern) {
+            // Modern clients have no sessions; a stray id must not reach the backend.
+            up.remove_header("mcp-session-id");
+        }
+        let Some(user) = &ctx.user else {
+            return Error::e_explain(ErrorType::InternalError, "forwarding without an authenticated user");
+        };
+        identity::inject(up, &self.signer, user, ctx.session.as_deref(), &ctx.request_id)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _s: &mut Session,
+        body: &mut Option<Bytes>,
+        _end: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if let (Some(m), Some(chunk)) = (ctx.mcp.as_mut(), body.as_ref())
+            && m.method.is_none()
+        {
+            m.method = scan_method(chunk).map(str::to_owned);
+        }
+        Ok(())
+    }
+
+    /// Mints the legacy session on a successful `initialize`; the gateway alone owns session ids.
+    async fn upstream_response_filter(
+        &self,
+        _s: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        resp.remove_header("mcp-session-id");
+        let mint = ctx.mcp.as_ref().is_some_and(|m| m.mint_session) && resp.status == 200;
+        if let (true, Some(user)) = (mint, ctx.user.clone()) {
+            match self.sessions.create(&user).await {
+                Ok(id) => {
+                    self.metrics.sessions_created.inc();
+                    audit::session_event("session_start", &user, None, ctx.client_ip, &ctx.request_id);
+                    resp.insert_header("mcp-session-id", id.as_str())?;
+                    ctx.session = Some(id);
+                }
+                Err(e) => {
+                    self.metrics.state_errors.with_label_values(&[e.backend, e.op]).inc();
+                    tracing::error!(error = %e, "could not create an MCP session");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _s: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if let Some(started) = ctx.upstream_started.take() {
+            self.metrics
+                .upstream_duration
+                .with_label_values(&[ctx.route.label()])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        resp.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    /// Backend failures become quick JSON 502/504 answers.
+    async fn fail_to_proxy(&self, s: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        let code = match (UpstreamFailure::classify(e), e.etype()) {
+            (Some(f), _) => {
+                self.metrics.upstream_errors.with_label_values(&[f.kind()]).inc();
+                tracing::warn!(kind = f.kind(), error = %e, request_id = %ctx.request_id, "backend request failed");
+                f.status()
+            }
+            (None, ErrorType::HTTPStatus(code)) => *code,
+            (None, ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed)
+                if e.esource() == &ErrorSource::Downstream =>
+            {
+                0
+            }
+            (None, _) if e.esource() == &ErrorSource::Downstream => 400,
+            (None, _) => 500,
+        };
+        if code > 0 && s.response_written().is_none() {
+            let message = match code {
+                502 => "the backend is unavailable",
+                504 => "the backend did not answer in time",
+                400 => "bad request",
+                _ => "the gateway could not complete the request",
+            };
+            let a = Answer::error(
+                code,
+                if code >= 500 { "upstream_error" } else { "bad_request" },
+                message,
+                self.rpc_id(ctx),
+            );
+            if let Err(err) = a.send(s, &ctx.request_id, true).await {
+                tracing::debug!(error = %err, "could not write the error response");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, s: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = s.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
+        self.metrics
+            .observe_request(ctx.route.label(), ctx.method, status, ctx.started.elapsed());
+        if let Some(m) = &ctx.mcp {
+            let method = crate::sessions::era::method_label(m.method.as_deref());
+            self.metrics
+                .mcp_requests
+                .with_label_values(&[m.era.label(), method])
+                .inc();
+        }
+    }
+}
+
+/// How long a successful authentication is remembered for the audit log's de-duplication.
+pub const AUDIT_SUCCESS_EVERY: Duration = Duration::from_secs(300);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_table() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(valid_session_id("0b8f6f5e-9c1e-4a57-8b7e-0a8e6d3c2b1a"));
+        assert!(!valid_session_id("a/b") && !valid_session_id("") && !valid_session_id(&"a".repeat(65)));
+    }
+}

@@ -1,0 +1,80 @@
+//! What kind of request this is, decided once from the path; also the `route` label.
+
+/// The gateway's view of a request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /healthz`: the process is up.
+    Healthz,
+    /// `GET /readyz`: the backend answers.
+    Readyz,
+    /// `/metrics` on the public port (only with METRICS_TOKEN).
+    Metrics,
+    /// `POST /api/auth/refresh`.
+    AuthRefresh,
+    /// `POST /api/auth/logout`.
+    AuthLogout,
+    /// `/mcp`: the MCP endpoint (both protocol eras).
+    Mcp,
+    /// `/api/…`: the backend's REST API (bearer or cookie).
+    Api,
+    /// Anything else: authenticated and forwarded.
+    Other,
+}
+
+impl Route {
+    /// Classifies a request path (without query).
+    pub fn classify(path: &str) -> Self {
+        match path {
+            "/healthz" => Route::Healthz,
+            "/readyz" => Route::Readyz,
+            "/metrics" => Route::Metrics,
+            "/api/auth/refresh" => Route::AuthRefresh,
+            "/api/auth/logout" => Route::AuthLogout,
+            "/mcp" | "/mcp/" => Route::Mcp,
+            p if p.starts_with("/api/") || p == "/api" => Route::Api,
+            _ => Route::Other,
+        }
+    }
+
+    /// The low-cardinality metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Route::Healthz => "healthz",
+            Route::Readyz => "readyz",
+            Route::Metrics => "metrics",
+            Route::AuthRefresh | Route::AuthLogout => "auth",
+            Route::Mcp => "mcp",
+            Route::Api => "api",
+            Route::Other => "other",
+        }
+    }
+
+    /// Whether the gateway's cookie may authenticate this route (the web page's routes).
+    pub fn accepts_cookie(self) -> bool {
+        matches!(self, Route::Api | Route::AuthRefresh | Route::AuthLogout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_table() {
+        for (p, r) in [
+            ("/healthz", Route::Healthz),
+            ("/readyz", Route::Readyz),
+            ("/metrics", Route::Metrics),
+            ("/mcp", Route::Mcp),
+            ("/mcp/", Route::Mcp),
+            ("/mcpx", Route::Other),
+            ("/api/notes/a.md", Route::Api),
+            ("/api/auth/refresh", Route::AuthRefresh),
+            ("/api/auth/logout", Route::AuthLogout),
+            ("/", Route::Other),
+            ("/healthz/", Route::Other),
+        ] {
+            assert_eq!(Route::classify(p), r, "{p}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Which MCP protocol era a request belongs to, and what little of its JSON-RPC body
+//! the gateway needs to know (the method, the id).
+
+use pingora::http::RequestHeader;
+
+/// The first revision without sessions or `initialize`.
+pub const MODERN_REVISION: &str = "2026-07-28";
+
+/// The two MCP Streamable HTTP eras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// Revisions 2025-03-26 … 2025-11-25: `initialize` and gateway-minted sessions.
+    Legacy,
+    /// Revision 2026-07-28 and later: no sessions; `Mcp-Method` on every POST.
+    Modern,
+}
+
+impl Era {
+    /// Reads the era from `MCP-Protocol-Version` and `Mcp-Method`.
+    pub fn of(req: &RequestHeader) -> Self {
+        if req.headers.contains_key("mcp-method") {
+            return Era::Modern;
+        }
+        match req.headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()) {
+            Some(v) if is_revision(v) && v >= MODERN_REVISION => Era::Modern,
+            _ => Era::Legacy,
+        }
+    }
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Era::Legacy => "legacy",
+            Era::Modern => "modern",
+        }
+    }
+}
+
+fn is_revision(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// The parts of a JSON-RPC message the gateway looks at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RpcPeek {
+    pub method: Option<String>,
+    pub id: Option<serde_json::Value>,
+}
+
+impl RpcPeek {
+    /// Parses a whole body; anything that is not one JSON-RPC object yields an empty peek.
+    pub fn parse(body: &[u8]) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Msg {
+            method: Option<String>,
+            id: Option<serde_json::Value>,
+        }
+        match serde_json::from_slice::<Msg>(body) {
+            Ok(m) => Self {
+                method: m.method,
+                id: m.id.filter(|v| v.is_string() || v.is_number()),
+            },
+            Err(_) => Self::default(),
+        }
+    }
+
+    /// True for an `initialize` request.
+    pub fn is_initialize(&self) -> bool {
+        self.method.as_deref() == Some("initialize")
+    }
+}
+
+/// Finds a `"method":"…"` value in the first chunk of a body without parsing it all
+/// (for the metric only; the body is forwarded untouched).
+pub fn scan_method(chunk: &[u8]) -> Option<&str> {
+    let at = chunk.windows(8).position(|w| w == b"\"method\"")? + 8;
+    let rest = &chunk[at..];
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start()
+        .strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&c| c == b'"' || c == b'\\')?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// A bounded metric label for a JSON-RPC method.
+pub fn method_label(method: Option<&str>) -> &'static str {
+    const KNOWN: [&str; 22] = [
+        "initialize",
+        "ping",
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+        "server/discover",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/roots/list_changed",
+        "tasks/get",
+        "tasks/list",
+        "tasks/cancel",
+        "tasks/result",
+    ];
+    match method {
+        None => "none",
+        Some(m) => KNOWN.iter().find(|k| **k == m).copied().unwrap_or("other"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(h: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("POST", b"/mcp", None).unwrap();
+        for (k, v) in h {
+            r.append_header(k.to_string(), *v).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn era_table() {
+        assert_eq!(Era::of(&req(&[])), Era::Legacy);
+        assert_eq!(Era::of(&req(&[("MCP-Protocol-Version", "2025-06-18")])), Era::Legacy);
+        assert_eq!(Era::of(&req(&[("MCP-Protocol-Version", "2025-11-25")])), Era::Legacy);
+        assert_eq!(Era::of(&req(&[("MCP-Protocol-Version", "2026-07-28")])), Era::Modern);
+        assert_eq!(Era::of(&req(&[("MCP-Protocol-Version", "2027-01-01")])), Era::Modern);
+        assert_eq!(Era::of(&req(&[("MCP-Protocol-Version", "zzzz")])), Era::Legacy);
+        assert_eq!(Era::of(&req(&[("Mcp-Method", "tools/list")])), Era::Modern);
+    }
+
+    #[test]
+    fn peek_and_scan() {
+        let p = RpcPeek::parse(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#);
+        assert!(p.is_initialize());
+        assert_eq!(p.id, Some(serde_json::json!(1)));
+        assert_eq!(RpcPeek::parse(b"[{}]"), RpcPeek::default());
+        assert_eq!(RpcPeek::parse(b"garbage"), RpcPeek::default());
+        assert_eq!(
+            scan_method(br#"{"id":1, "method" : "tools/call","params":{}}"#),
+            Some("tools/call")
+        );
+        assert_eq!(scan_method(br#"{"id":1}"#), None);
+        assert_eq!(method_label(Some("tools/call")), "tools/call");
+        assert_eq!(method_label(Some("x".repeat(100).as_str())), "other");
+    }
+}
