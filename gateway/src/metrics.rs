@@ -24,6 +24,9 @@ pub const AUTH_FAILURE_REASONS: [&str; 11] = [
     "too_large",
 ];
 
+/// State-store operations, pre-registered so an alert on errors has a series to watch.
+pub const STATE_OPS: [&str; 5] = ["create", "lookup", "end", "end_user", "revoke"];
+
 /// All gateway metrics in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -173,6 +176,9 @@ impl Metrics {
         }
         for kind in ["connect", "timeout", "reset"] {
             m.upstream_errors.with_label_values(&[kind]);
+        }
+        for op in STATE_OPS {
+            m.state_errors.with_label_values(&["memory", op]);
         }
         m
     }

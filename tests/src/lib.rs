@@ -1,1 +1,295 @@
-//! Test harness.
+//! Test harness for vaultgate's end-to-end tests: starts the real `vaultgate-gateway`
+//! and `vaultgate-backend` binaries (or a recording echo upstream) on free loopback
+//! ports, waits for them, and stops them when dropped.
+//!
+//! Binaries are taken from `$VAULTGATE_BIN_DIR`, else from the cargo target directory
+//! this test executable lives in (build them first: `cargo build --workspace`).
+
+pub mod echo;
+pub mod tokens;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A secret good for both HMAC keys (≥ 32 bytes).
+pub const IDENTITY_SECRET: &str = "test-identity-secret-0123456789abcdef-xyz";
+/// The gateway token key used by tests.
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef-0123456789";
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// Where the workspace's binaries are.
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("VAULTGATE_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> → target/<profile>
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+/// Path of binary `name`, failing with a helpful message when it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} not found: run `cargo build --workspace` first (or set VAULTGATE_BIN_DIR)",
+        p.display()
+    );
+    p
+}
+
+/// A child process killed on drop, with its stderr captured to a file for diagnosis.
+pub struct Proc {
+    child: Child,
+    pub log: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Proc {
+    /// Starts `cmd` with stderr to a temporary log file.
+    pub fn spawn(mut cmd: Command, label: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join(format!("{label}.log"));
+        let f = std::fs::File::create(&log).expect("log file");
+        cmd.stdout(Stdio::null()).stderr(f).stdin(Stdio::null());
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("starting {label}: {e}"));
+        Self {
+            child,
+            log,
+            _dir: Some(dir),
+        }
+    }
+
+    /// What the process has logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGKILL and waits.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for exit; returns the exit status if it exited.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A blocking HTTP client with short timeouts and no proxy.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
+}
+
+/// Polls `url` until it answers 200, or panics with the process log after `limit`.
+pub fn wait_ready(url: &str, proc_: &mut Proc, limit: Duration) {
+    let c = client();
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(r) = c.get(url).timeout(Duration::from_millis(500)).send()
+            && r.status().is_success()
+        {
+            return;
+        }
+        if !proc_.alive() {
+            panic!("process exited before {url} was ready:\n{}", proc_.logs());
+        }
+        if Instant::now() > deadline {
+            panic!("{url} not ready after {limit:?}:\n{}", proc_.logs());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A running backend.
+pub struct Backend {
+    pub proc_: Proc,
+    pub port: u16,
+    pub admin_port: u16,
+    pub data: tempfile::TempDir,
+}
+
+impl Backend {
+    /// Starts the real backend with fresh data on free ports.
+    pub fn start() -> Self {
+        Self::start_with(tempfile::tempdir().expect("tempdir"), &[])
+    }
+
+    /// Starts the real backend over `data` with extra environment.
+    pub fn start_with(data: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let admin_port = free_port();
+        let mut cmd = Command::new(bin("vaultgate-backend"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("IDENTITY_SECRET", IDENTITY_SECRET)
+            .env("BACKEND_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BACKEND_ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
+            .env("VAULT_BASE_PATH", data.path().join("vaults"))
+            .env("DATABASE_PATH", data.path().join("index.db"))
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut proc_ = Proc::spawn(cmd, "backend");
+        wait_ready(
+            &format!("http://127.0.0.1:{port}/healthz"),
+            &mut proc_,
+            Duration::from_secs(30),
+        );
+        Self {
+            proc_,
+            port,
+            admin_port,
+            data,
+        }
+    }
+
+    /// The backend's URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Current value of `vaultgate_backend_http_requests_total` summed over labels.
+    pub fn requests_seen(&self) -> u64 {
+        let text = client()
+            .get(format!("http://127.0.0.1:{}/metrics", self.admin_port))
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_default();
+        sum_metric(&text, "vaultgate_backend_http_requests_total")
+    }
+}
+
+/// Sums every sample of `name` in a Prometheus text exposition.
+pub fn sum_metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && (l[name.len()..].starts_with('{') || l[name.len()..].starts_with(' ')))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The value of one sample, e.g. `metric(text, "x_total{reason=\"expired\"}")`.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(sample) && l[sample.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A running gateway.
+pub struct Gateway {
+    pub proc_: Proc,
+    pub port: u16,
+    pub admin_port: u16,
+}
+
+impl Gateway {
+    /// Starts the gateway in front of `backend_url` with the test secrets and extra environment.
+    pub fn start(backend_url: &str, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let admin_port = free_port();
+        let mut cmd = Command::new(bin("vaultgate-gateway"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("IDENTITY_SECRET", IDENTITY_SECRET)
+            .env("JWT_SECRET_KEY", JWT_SECRET)
+            .env("PORT", port.to_string())
+            .env("LISTEN_HOST", "127.0.0.1")
+            .env("ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
+            .env("BACKEND_URL", backend_url)
+            .env("PUBLIC_URL", format!("http://localhost:{port}"))
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut proc_ = Proc::spawn(cmd, "gateway");
+        wait_ready(
+            &format!("http://127.0.0.1:{port}/healthz"),
+            &mut proc_,
+            Duration::from_secs(30),
+        );
+        Self {
+            proc_,
+            port,
+            admin_port,
+        }
+    }
+
+    /// The public base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The token issuer this gateway expects (its PUBLIC_URL).
+    pub fn issuer(&self) -> String {
+        format!("http://localhost:{}", self.port)
+    }
+
+    /// A valid token for `user`.
+    pub fn token(&self, user: &str) -> String {
+        tokens::TokenSpec::valid(user, &self.issuer()).sign()
+    }
+
+    /// The admin listener's metrics text.
+    pub fn metrics(&self) -> String {
+        client()
+            .get(format!("http://127.0.0.1:{}/metrics", self.admin_port))
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_default()
+    }
+
+    /// Audit lines (JSON) logged so far.
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        self.proc_
+            .logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "audit")
+            .collect()
+    }
+}

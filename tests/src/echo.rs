@@ -1,0 +1,171 @@
+//! A recording upstream: answers every request with 200 JSON and remembers exactly
+//! what arrived (method, path, every header copy, the body), so tests can see what
+//! the gateway forwards. `x-echo-delay-ms` delays the answer; `x-echo-status` sets it.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// One request as the upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    /// Every value of header `name` (case-insensitive).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// A running echo upstream; stops when dropped.
+pub struct Echo {
+    pub port: u16,
+    pub seen: Arc<Mutex<Vec<Recorded>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Echo {
+    /// Starts on a free loopback port.
+    pub fn start() -> Self {
+        Self::start_on(0)
+    }
+
+    /// Starts on `port` (0 = any free one).
+    pub fn start_on(port: u16) -> Self {
+        let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let seen2 = seen.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+                    .await
+                    .expect("bind");
+                port_tx.send(listener.local_addr().expect("addr").port()).expect("port");
+                let mut rx = rx;
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => break,
+                        acc = listener.accept() => {
+                            let Ok((stream, _)) = acc else { continue };
+                            let seen = seen2.clone();
+                            tokio::spawn(async move {
+                                let svc = service_fn(move |req| handle(req, seen.clone()));
+                                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        let port = port_rx.recv().expect("echo port");
+        Self {
+            port,
+            seen,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// The upstream's URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How many requests arrived.
+    pub fn count(&self) -> usize {
+        self.seen.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
+    /// The last request that arrived.
+    pub fn last(&self) -> Option<Recorded> {
+        self.seen.lock().ok()?.last().cloned()
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn handle(req: Request<Incoming>, seen: Arc<Mutex<Vec<Recorded>>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let delay = parts
+        .headers
+        .get("x-echo-delay-ms")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let status = parts
+        .headers
+        .get("x-echo-status")
+        .and_then(|v| v.to_str().ok()?.parse::<u16>().ok())
+        .unwrap_or(200);
+    let id = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("id").cloned())
+        .unwrap_or(serde_json::Value::Null);
+    let rec = Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.to_string(),
+        headers,
+        body: body.clone(),
+    };
+    if let Ok(mut v) = seen.lock() {
+        v.push(rec);
+    }
+    if let Some(ms) = delay {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let answer = serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {"echo": true, "body_len": body.len()}});
+    let mut resp = Response::new(Full::new(Bytes::from(answer.to_string())));
+    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    resp.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    // A backend must not be able to set the gateway's session id.
+    resp.headers_mut().insert(
+        "mcp-session-id",
+        hyper::header::HeaderValue::from_static("from-backend"),
+    );
+    Ok(resp)
+}
