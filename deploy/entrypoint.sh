@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Starts the whole of vaultgate: the backend on loopback, then the gateway on $PORT.
+#
+#   deploy/entrypoint.sh --build     # from a clone: build release binaries, then run (MODE=local)
+#   deploy/entrypoint.sh             # binaries already on PATH or in $VAULTGATE_BIN_DIR (the container)
+#
+# In MODE=local (the default) missing secrets are generated and announced as ephemeral,
+# data goes to ./data, and a ready token plus an MCP client configuration are printed.
+# In MODE=space the gateway refuses to start without a strong JWT_SECRET_KEY; data goes to
+# /data when writable. IDENTITY_SECRET is generated when unset in both modes (it is only
+# shared between the two processes started here). SIGTERM/SIGINT are forwarded to both;
+# when either process dies the other is stopped and the script exits non-zero.
+set -euo pipefail
+
+say() { printf '[vaultgate] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+build=0
+for arg in "$@"; do
+  case "$arg" in
+    --build) build=1 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$arg' (try --help)" ;;
+  esac
+done
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "$build" = 1 ]; then
+  command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain (https://rustup.rs)"
+  say "building release binaries (the first build takes a few minutes)…"
+  (cd "$root" && cargo build --release -p vaultgate-gateway -p vaultgate-backend) || die "build failed"
+  VAULTGATE_BIN_DIR="$root/target/release"
+fi
+
+find_bin() {
+  if [ -n "${VAULTGATE_BIN_DIR:-}" ] && [ -x "$VAULTGATE_BIN_DIR/$1" ]; then echo "$VAULTGATE_BIN_DIR/$1"
+  elif command -v "$1" >/dev/null; then command -v "$1"
+  else die "$1 not found: run with --build, or set VAULTGATE_BIN_DIR"; fi
+}
+gateway_bin="$(find_bin vaultgate-gateway)"
+backend_bin="$(find_bin vaultgate-backend)"
+
+random_secret() { head -c 48 /dev/urandom | base64 | tr -d '\n=' | tr '+/' '-_'; }
+
+export MODE="${MODE:-local}"
+export PORT="${PORT:-${MCP_PORT:-7860}}"
+
+# Where data lives: DATA_DIR, else /data in a Space when writable, else ./data.
+if [ -z "${DATA_DIR:-}" ]; then
+  if [ "$MODE" = space ]; then
+    if mkdir -p /data/vaultgate 2>/dev/null && [ -w /data/vaultgate ]; then DATA_DIR=/data/vaultgate
+    else DATA_DIR="$PWD/data"; say "/data is not writable (no persistent storage attached?): using $DATA_DIR — notes are LOST on restart"; fi
+  else
+    DATA_DIR="$PWD/data"
+  fi
+fi
+mkdir -p "$DATA_DIR" || die "cannot create data directory $DATA_DIR"
+export VAULT_BASE_PATH="${VAULT_BASE_PATH:-$DATA_DIR/vaults}"
+export DATABASE_PATH="${DATABASE_PATH:-$DATA_DIR/index.db}"
+export GATEWAY_STATE_PATH="${GATEWAY_STATE_PATH:-$DATA_DIR/gateway.db}"
+
+if [ -z "${IDENTITY_SECRET:-}" ]; then
+  IDENTITY_SECRET="$(random_secret)"; export IDENTITY_SECRET
+  say "IDENTITY_SECRET not set: generated one for this run (shared by the two processes only)"
+fi
+if [ -z "${JWT_SECRET_KEY:-}" ] && [ "$MODE" = local ]; then
+  JWT_SECRET_KEY="$(random_secret)"; export JWT_SECRET_KEY
+  say "JWT_SECRET_KEY not set: generated an EPHEMERAL key — tokens stop working when this stops. Set JWT_SECRET_KEY to keep them."
+fi
+
+export BACKEND_LISTEN="${BACKEND_LISTEN:-127.0.0.1:8001}"
+export BACKEND_URL="${BACKEND_URL:-http://$BACKEND_LISTEN}"
+if [ -n "${SPACE_HOST:-}" ]; then export PUBLIC_URL="${PUBLIC_URL:-https://$SPACE_HOST}"; fi
+export PUBLIC_URL="${PUBLIC_URL:-http://localhost:$PORT}"
+
+backend_pid=""; gateway_pid=""
+stop_all() {
+  for pid in $gateway_pid $backend_pid; do kill -TERM "$pid" 2>/dev/null || true; done
+}
+on_signal() {
+  say "stopping…"
+  stop_all
+  wait 2>/dev/null || true
+  exit 0
+}
+trap on_signal TERM INT
+
+wait_healthy() { # name url pid
+  for _ in $(seq 1 300); do
+    if curl -fsS -o /dev/null --max-time 1 "$2" 2>/dev/null; then return 0; fi
+    kill -0 "$3" 2>/dev/null || die "$1 exited during start"
+    sleep 0.1
+  done
+  stop_all; die "$1 did not become healthy at $2"
+}
+
+"$backend_bin" & backend_pid=$!
+wait_healthy backend "http://$BACKEND_LISTEN/healthz" "$backend_pid"
+"$gateway_bin" & gateway_pid=$!
+wait_healthy gateway "http://127.0.0.1:$PORT/healthz" "$gateway_pid"
+
+if [ "$MODE" = local ]; then
+  user="${LOCAL_USER:-local}"
+  token="$("$gateway_bin" mint-token --user "$user")" || die "could not mint a token"
+  cat <<MSG
+
+  vaultgate is running: $PUBLIC_URL   (MCP endpoint: $PUBLIC_URL/mcp)
+  health: curl $PUBLIC_URL/healthz   backend: curl http://$BACKEND_LISTEN/healthz
+
+  A token for user '$user':
+    $token
+
+  Try it:
+    curl -H "Authorization: Bearer \$TOKEN" $PUBLIC_URL/api/me
+
+  MCP client configuration (Claude Code / Cursor / VS Code "mcpServers"):
+  {
+    "mcpServers": {
+      "vaultgate": {
+        "type": "http",
+        "url": "$PUBLIC_URL/mcp",
+        "headers": { "Authorization": "Bearer $token" }
+      }
+    }
+  }
+
+  Ctrl-C stops both.
+MSG
+else
+  say "gateway on :$PORT, backend on $BACKEND_LISTEN, data in $DATA_DIR"
+fi
+
+# Whichever process ends first ends the run: no half-alive container.
+set +e
+wait -n "$backend_pid" "$gateway_pid"
+status=$?
+set -e
+if kill -0 "$backend_pid" 2>/dev/null; then dead=gateway; else dead=backend; fi
+say "$dead exited (status $status): stopping the other"
+stop_all
+wait 2>/dev/null || true
+exit $(( status == 0 ? 1 : status ))
