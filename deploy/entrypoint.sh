@@ -77,6 +77,8 @@ backend_pid=""; gateway_pid=""
 stop_all() {
   for pid in $gateway_pid $backend_pid; do kill -TERM "$pid" 2>/dev/null || true; done
 }
+# Whatever ends this script (an error included) must not leave a process behind.
+trap stop_all EXIT
 on_signal() {
   say "stopping…"
   stop_all
@@ -91,7 +93,7 @@ wait_healthy() { # name url pid
     kill -0 "$3" 2>/dev/null || die "$1 exited during start"
     sleep 0.1
   done
-  stop_all; die "$1 did not become healthy at $2"
+  die "$1 did not become healthy at $2"
 }
 
 "$backend_bin" & backend_pid=$!

@@ -6,6 +6,7 @@
 //! this test executable lives in (build them first: `cargo build --workspace`).
 
 pub mod echo;
+pub mod mcp;
 pub mod tokens;
 
 use std::net::TcpListener;

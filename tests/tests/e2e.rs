@@ -1,0 +1,165 @@
+//! The whole system: the real gateway in front of the real backend, with real tokens.
+//! These are the production checks a Space operator runs, plus the contract's promise
+//! that refused requests never reach the backend.
+
+use serde_json::{Value, json};
+use vaultgate_tests::mcp::{Era, Mcp};
+use vaultgate_tests::tokens::{TokenSpec, now};
+use vaultgate_tests::{Backend, Gateway, client};
+
+fn paths(list: &Value) -> Vec<String> {
+    let mut v: Vec<String> = list["notes"]
+        .as_array()
+        .expect("notes array")
+        .iter()
+        .map(|n| n["path"].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn three_users_each_see_only_their_own_notes() {
+    let backend = Backend::start();
+    let gw = Gateway::start(&backend.url(), &[]);
+    let users = ["alice", "bob", "carol"];
+    for (i, user) in users.iter().enumerate() {
+        let era = if i % 2 == 0 { Era::Legacy } else { Era::Modern };
+        let mut c = Mcp::new(&format!("{}/mcp", gw.url()), &gw.token(user), era);
+        assert_eq!(c.connect().status, 200);
+        c.ok("write_note", json!({"path": format!("{user}/private.md"), "body": format!("# {user}'s secret\nonly {user} may read this")}));
+        c.ok(
+            "write_note",
+            json!({"path": "shared-name.md", "body": format!("owned by {user}")}),
+        );
+    }
+    for user in users {
+        for era in [Era::Legacy, Era::Modern] {
+            let mut c = Mcp::new(&format!("{}/mcp", gw.url()), &gw.token(user), era);
+            c.connect();
+            let list = c.ok("list_notes", json!({}));
+            assert_eq!(
+                paths(&list),
+                [format!("{user}/private.md"), "shared-name.md".to_owned()],
+                "{user} {era:?}"
+            );
+            let note = c.ok("read_note", json!({"path": "shared-name.md"}));
+            assert!(note.to_string().contains(&format!("owned by {user}")));
+            let hits = c.ok("search_notes", json!({"query": "secret"}));
+            let found: Vec<&str> = hits["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["path"].as_str().unwrap())
+                .collect();
+            assert_eq!(found, [format!("{user}/private.md").as_str()]);
+            for other in users.iter().filter(|o| **o != user) {
+                let res = c.call("read_note", json!({"path": format!("{other}/private.md")}));
+                assert_eq!(res["isError"], json!(true), "{user} read {other}'s note");
+                assert!(!res.to_string().contains("secret"));
+            }
+        }
+    }
+    // The REST API agrees.
+    let me: Value = client()
+        .get(format!("{}/api/me", gw.url()))
+        .bearer_auth(gw.token("bob"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(me["user"], "bob");
+}
+
+#[test]
+fn valid_token_initializes_invalid_and_expired_do_not_and_never_reach_the_backend() {
+    let backend = Backend::start();
+    let gw = Gateway::start(&backend.url(), &[]);
+    let mut ok = Mcp::new(&format!("{}/mcp", gw.url()), &gw.token("alice"), Era::Legacy);
+    let r = ok.connect();
+    assert_eq!(r.status, 200);
+    assert!(r.session.is_some());
+    assert!(r.message.unwrap()["result"]["serverInfo"].is_object());
+    let tools = ok.send("tools/list", json!({}), false).message.unwrap();
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for t in [
+        "list_notes",
+        "read_note",
+        "write_note",
+        "edit_note",
+        "move_note",
+        "delete_note",
+        "search_notes",
+        "get_backlinks",
+        "get_tags",
+    ] {
+        assert!(names.contains(&t), "missing tool {t}");
+    }
+
+    let before = backend.requests_seen();
+    let expired = TokenSpec::valid("alice", &gw.issuer())
+        .claim("iat", json!(now() - 7200))
+        .claim("exp", json!(now() - 3600))
+        .sign();
+    for (name, token) in [
+        ("invalid_token", "invalid_token".to_owned()),
+        ("expired", expired),
+        (
+            "forged",
+            TokenSpec::valid("alice", &gw.issuer())
+                .secret("x".repeat(40).as_str())
+                .sign(),
+        ),
+    ] {
+        for era in [Era::Legacy, Era::Modern] {
+            let mut c = Mcp::new(&format!("{}/mcp", gw.url()), &token, era);
+            let r = if era == Era::Legacy {
+                c.connect()
+            } else {
+                c.send("tools/list", json!({}), false)
+            };
+            assert_eq!(r.status, 401, "{name} {era:?}");
+            assert!(r.message.unwrap()["error"].is_object());
+        }
+        let r = client()
+            .get(format!("{}/api/notes", gw.url()))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401, "{name} REST");
+    }
+    // Spoofed identity headers with a bad token change nothing either.
+    let r = client()
+        .get(format!("{}/api/me", gw.url()))
+        .header("X-Vault-User", "alice")
+        .header("X-Vault-Identity", "forged")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(backend.requests_seen(), before, "a refused request reached the backend");
+}
+
+#[test]
+fn the_backend_refuses_anything_that_did_not_come_through_the_gateway() {
+    let backend = Backend::start();
+    let direct = client()
+        .get(format!("{}/api/me", backend.url()))
+        .header("X-Vault-User", "alice")
+        .send()
+        .unwrap();
+    assert_eq!(direct.status(), 401);
+    let r = client()
+        .post(format!("{}/mcp", backend.url()))
+        .header("X-Vault-User", "alice")
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
