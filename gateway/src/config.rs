@@ -33,6 +33,19 @@ pub enum Command {
     Serve,
     /// Print a gateway token for USER signed with JWT_SECRET_KEY (for operators and tests).
     MintToken(MintArgs),
+    /// Print who uses this gateway: active users, the busiest users, vault sizes (asks ADMIN_ADDR).
+    Usage(UsageArgs),
+}
+
+/// Arguments of `usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// How many of the busiest users to list.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Print the raw JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `mint-token`.
@@ -80,6 +93,10 @@ pub struct Settings {
     /// Where requests are forwarded (HTTP/1.1).
     #[arg(long, env = "BACKEND_URL", default_value = "http://127.0.0.1:8001")]
     pub backend_url: String,
+
+    /// The backend's admin listener, asked for vault sizes by /admin/usage.
+    #[arg(long, env = "BACKEND_ADMIN_URL", default_value = "http://127.0.0.1:9092")]
+    pub backend_admin_url: String,
 
     /// Signs gateway tokens (HS256, ≥32 bytes in MODE=space; generated when unset in MODE=local).
     #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]

@@ -19,3 +19,4 @@ pub mod server;
 pub mod sessions;
 pub mod token_endpoints;
 pub mod upstream;
+pub mod usage;

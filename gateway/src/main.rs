@@ -35,6 +35,20 @@ fn main() -> ExitCode {
             println!("{}", minted.token);
             ExitCode::SUCCESS
         }
+        Command::Usage(args) => match usage_report(&cli.settings.admin_addr.to_string(), args.top) {
+            Ok(report) if args.json => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Ok(report) => {
+                print!("{}", format_usage(&report));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!(
+                "asking the admin listener at {}: {e}",
+                cli.settings.admin_addr
+            )),
+        },
         Command::Serve => {
             let resolved = match cli.settings.resolve() {
                 Ok(r) => r,
@@ -52,6 +66,53 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Fetches `/admin/usage` from a running gateway's admin listener.
+fn usage_report(admin: &str, top: usize) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let url = format!("http://{admin}/admin/usage?top={top}");
+        let r = reqwest::Client::builder()
+            .no_proxy()
+            .build()?
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(r.json::<serde_json::Value>().await?)
+    })
+}
+
+/// The usage report as a small text table.
+fn format_usage(r: &serde_json::Value) -> String {
+    let mut out = format!(
+        "active users: {} in the last hour, {} in the last 24 hours; live MCP sessions: {}\n",
+        r["active_users_1h"], r["active_users_24h"], r["sessions_active"]
+    );
+    out.push_str("\nbusiest users (requests, last 24 h):\n");
+    for u in r["top_users"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {:<64} {:>10}\n",
+            u["user"].as_str().unwrap_or("?"),
+            u["requests_24h"]
+        ));
+    }
+    match r["backend"]["vaults"].as_array() {
+        Some(vaults) => {
+            out.push_str("\nvaults (notes, bytes):\n");
+            for v in vaults {
+                out.push_str(&format!(
+                    "  {:<64} {:>8} {:>12}\n",
+                    v["user"].as_str().unwrap_or("?"),
+                    v["notes"],
+                    v["bytes"]
+                ));
+            }
+        }
+        None => out.push_str("\nvault sizes: the backend's admin listener did not answer\n"),
+    }
+    out
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {

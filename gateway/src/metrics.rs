@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use crate::usage::Usage;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use vaultgate_shared::UserId;
 
 /// Every reason an authentication can fail, pre-registered so dashboards see zeros.
 pub const AUTH_FAILURE_REASONS: [&str; 11] = [
@@ -43,8 +43,6 @@ pub struct Metrics {
     pub mcp_requests: IntCounterVec,
     pub active_users: IntGaugeVec,
     pub state_errors: IntCounterVec,
-    users_1h: moka::sync::Cache<UserId, ()>,
-    users_24h: moka::sync::Cache<UserId, ()>,
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -154,12 +152,6 @@ impl Metrics {
                 "State store failures, by store and operation.",
                 &["backend", "op"],
             ),
-            users_1h: moka::sync::Cache::builder()
-                .time_to_live(Duration::from_secs(3600))
-                .build(),
-            users_24h: moka::sync::Cache::builder()
-                .time_to_live(Duration::from_secs(86400))
-                .build(),
             registry: r,
         };
         for reason in AUTH_FAILURE_REASONS {
@@ -183,16 +175,6 @@ impl Metrics {
         m
     }
 
-    /// Notes that `user` was seen, for the active-users gauges.
-    pub fn saw_user(&self, user: &UserId) {
-        if !self.users_1h.contains_key(user) {
-            self.users_1h.insert(user.clone(), ());
-        }
-        if !self.users_24h.contains_key(user) {
-            self.users_24h.insert(user.clone(), ());
-        }
-    }
-
     /// Records one finished request.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let buf = itoa_status(status);
@@ -203,16 +185,13 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> Vec<u8> {
-        self.users_1h.run_pending_tasks();
-        self.users_24h.run_pending_tasks();
-        self.active_users
-            .with_label_values(&["1h"])
-            .set(self.users_1h.entry_count() as i64);
-        self.active_users
-            .with_label_values(&["24h"])
-            .set(self.users_24h.entry_count() as i64);
+    /// The Prometheus text exposition of every metric, with the gauges that are
+    /// computed on demand (active users, live sessions) brought up to date.
+    pub fn render(&self, usage: &Usage, sessions_active: u64) -> Vec<u8> {
+        let (hour, day) = usage.active();
+        self.active_users.with_label_values(&["1h"]).set(hour as i64);
+        self.active_users.with_label_values(&["24h"]).set(day as i64);
+        self.sessions_active.set(sessions_active as i64);
         let mut out = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail for well-formed metric families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
@@ -260,8 +239,9 @@ mod tests {
         m.upstream_duration.with_label_values(&["mcp"]).observe(0.001);
         m.mcp_requests.with_label_values(&["legacy", "initialize"]).inc();
         m.state_errors.with_label_values(&["memory", "get"]).inc();
-        m.saw_user(&UserId::parse("alice").unwrap());
-        let text = String::from_utf8(m.render()).unwrap();
+        let usage = Usage::new();
+        usage.record(&vaultgate_shared::UserId::parse("alice").unwrap());
+        let text = String::from_utf8(m.render(&usage, 0)).unwrap();
         for name in [
             "vaultgate_gateway_requests_total{method=\"POST\",route=\"mcp\",status=\"200\"} 1",
             "vaultgate_gateway_request_duration_seconds_bucket",

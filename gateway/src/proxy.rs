@@ -28,6 +28,7 @@ use crate::sessions::era::{RpcPeek, scan_method};
 use crate::sessions::{Era, Lookup, SessionStore};
 use crate::token_endpoints;
 use crate::upstream::{Backend, UpstreamFailure};
+use crate::usage::Usage;
 
 /// Everything the gateway needs, built once at start.
 pub struct Gateway {
@@ -36,6 +37,7 @@ pub struct Gateway {
     pub sessions: Arc<dyn SessionStore>,
     pub limits: RateLimiter,
     pub metrics: Arc<Metrics>,
+    pub usage: Arc<Usage>,
     pub backend: Backend,
     pub origins: Origins,
     pub proxies: TrustedProxies,
@@ -228,8 +230,8 @@ impl Gateway {
                     None => Answer::error(404, "not_found", "metrics are served on the admin listener", None),
                     Some(expected) => match crate::auth::bearer::extract(s.req_header(), false) {
                         Ok(c) if constant_time_eq(c.token().as_bytes(), expected.expose()) => {
-                            self.metrics.sessions_active.set(self.sessions.active() as i64);
-                            Answer::raw(200, "text/plain; version=0.0.4", Bytes::from(self.metrics.render()))
+                            let text = self.metrics.render(&self.usage, self.sessions.active());
+                            Answer::raw(200, "text/plain; version=0.0.4", Bytes::from(text))
                         }
                         _ => Answer::unauthorized(401, "a valid METRICS_TOKEN bearer is required", None),
                     },
@@ -428,7 +430,7 @@ impl ProxyHttp for Gateway {
             return self.answer(s, ctx, a).await;
         }
         self.audit_success(&principal, ctx);
-        self.metrics.saw_user(&principal.user);
+        self.usage.record(&principal.user);
         ctx.user = Some(principal.user.clone());
 
         if let Err(l) = self.limits.check_user(&principal.user) {

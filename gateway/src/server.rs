@@ -22,6 +22,7 @@ use crate::proxy::{AUDIT_SUCCESS_EVERY, Gateway};
 use crate::ratelimit::RateLimiter;
 use crate::sessions::{MemorySessions, SessionStore};
 use crate::upstream::Backend;
+use crate::usage::Usage;
 
 /// Why the server could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,7 @@ pub enum StartError {
 /// Builds the gateway's state from checked settings.
 pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gateway, Admin), StartError> {
     let metrics = Arc::new(Metrics::new());
+    let usage = Arc::new(Usage::new());
     let backend = Backend::new(resolved.backend_addr.clone(), settings.upstream_timeout);
     let sessions: Arc<dyn SessionStore> = Arc::new(MemorySessions::new(
         Duration::from_secs(settings.session_idle_secs),
@@ -59,6 +61,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
             settings.auth_failure_limit_per_minute,
         ),
         metrics: metrics.clone(),
+        usage: usage.clone(),
         backend: backend.clone(),
         origins: Origins::new(&resolved.allowed_origins),
         proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
@@ -69,14 +72,21 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
             .time_to_live(AUDIT_SUCCESS_EVERY)
             .build(),
     };
-    Ok((
-        gateway,
-        Admin {
-            metrics,
-            sessions,
-            backend,
-        },
-    ))
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
+    let backend_admin_url = settings.backend_admin_url.trim_end_matches('/').to_owned();
+    let admin = Admin {
+        metrics,
+        sessions,
+        backend,
+        usage,
+        backend_admin_url,
+        client,
+    };
+    Ok((gateway, admin))
 }
 
 /// Runs until SIGTERM (graceful, `SHUTDOWN_GRACE_SECS`) or SIGINT (immediate); exits the process.

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use pingora::prelude::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Connect fast: a stopped backend must turn into a 502 within a second.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -18,12 +17,22 @@ const POOL_IDLE: Duration = Duration::from_secs(20);
 pub struct Backend {
     addr: String,
     read_timeout: Duration,
+    probe: reqwest::Client,
 }
 
 impl Backend {
     /// The backend at `addr` (`host:port`); each read waits at most `read_timeout`.
     pub fn new(addr: String, read_timeout: Duration) -> Self {
-        Self { addr, read_timeout }
+        let probe = reqwest::Client::builder()
+            .timeout(CONNECT_TIMEOUT)
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            addr,
+            read_timeout,
+            probe,
+        }
     }
 
     /// A peer for one request; `streaming` requests (SSE listen streams) get no read timeout.
@@ -39,25 +48,8 @@ impl Backend {
 
     /// True when the backend answers `GET /healthz` with 200 within a second.
     pub async fn ready(&self) -> bool {
-        let probe = async {
-            let mut s = tokio::net::TcpStream::connect(self.addr.as_str()).await.ok()?;
-            let req = format!(
-                "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                self.addr
-            );
-            s.write_all(req.as_bytes()).await.ok()?;
-            let mut buf = [0u8; 16];
-            let mut n = 0;
-            while n < 12 {
-                let got = s.read(&mut buf[n..]).await.ok()?;
-                if got == 0 {
-                    break;
-                }
-                n += got;
-            }
-            Some(buf[..n].starts_with(b"HTTP/1.1 200") || buf[..n].starts_with(b"HTTP/1.0 200"))
-        };
-        matches!(tokio::time::timeout(CONNECT_TIMEOUT, probe).await, Ok(Some(true)))
+        let url = format!("http://{}/healthz", self.addr);
+        matches!(self.probe.get(url).send().await, Ok(r) if r.status() == 200)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-const EVERY_SETTING: [&str; 34] = [
+const EVERY_SETTING: [&str; 35] = [
     "MODE",
     "PORT",
     "MCP_PORT",
@@ -10,6 +10,7 @@ const EVERY_SETTING: [&str; 34] = [
     "ADMIN_ADDR",
     "PUBLIC_URL",
     "BACKEND_URL",
+    "BACKEND_ADMIN_URL",
     "JWT_SECRET_KEY",
     "JWT_SECRET_KEY_PREVIOUS",
     "TOKEN_TTL",
@@ -41,13 +42,21 @@ const EVERY_SETTING: [&str; 34] = [
 
 #[test]
 fn help_lists_every_setting_with_defaults() {
-    let out = Command::new(env!("CARGO_BIN_EXE_vaultgate-gateway")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vaultgate-gateway"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     for var in EVERY_SETTING {
         assert!(help.contains(&format!("[env: {var}")), "--help does not list {var}");
     }
-    for default in ["[default: 127.0.0.1:9091]", "[default: http://127.0.0.1:8001]", "[default: 7d]", "[default: 600]"] {
+    for default in [
+        "[default: 127.0.0.1:9091]",
+        "[default: http://127.0.0.1:8001]",
+        "[default: 7d]",
+        "[default: 600]",
+    ] {
         assert!(help.contains(default), "--help lacks {default}");
     }
     assert!(help.contains("mint-token"));
@@ -80,10 +89,17 @@ fn a_config_file_supplies_settings() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("gateway.toml");
     std::fs::write(&f, "NOT_A_SETTING = 1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vaultgate-gateway")).args(["--config", f.to_str().unwrap(), "--help"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vaultgate-gateway"))
+        .args(["--config", f.to_str().unwrap(), "--help"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting 'NOT_A_SETTING'"));
-    std::fs::write(&f, "JWT_SECRET_KEY = \"0123456789abcdef0123456789abcdef\"\nPUBLIC_URL = \"https://x.example\"\n").unwrap();
+    std::fs::write(
+        &f,
+        "JWT_SECRET_KEY = \"0123456789abcdef0123456789abcdef\"\nPUBLIC_URL = \"https://x.example\"\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_vaultgate-gateway"))
         .env_clear()
         .args(["--config", f.to_str().unwrap(), "mint-token", "--user", "u1"])

@@ -559,3 +559,37 @@ fn space_mode_refuses_weak_keys_and_mint_token_works() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+#[test]
+fn usage_report_answers_who_without_per_user_labels() {
+    let echo = Echo::start();
+    let gw = Gateway::start(&echo.url(), &[]);
+    for (user, n) in [("heavy", 5), ("light", 1)] {
+        let auth = format!("Bearer {}", gw.token(user));
+        for _ in 0..n {
+            assert_eq!(mcp_post(&gw, &[("Authorization", &auth)], "").status(), 200);
+        }
+    }
+    let usage: Value = client().get(format!("http://127.0.0.1:{}/admin/usage?top=1", gw.admin_port)).send().unwrap().json().unwrap();
+    assert_eq!(usage["active_users_1h"], 2);
+    assert_eq!(usage["active_users_24h"], 2);
+    assert_eq!(usage["top_users"].as_array().unwrap().len(), 1);
+    assert_eq!(usage["top_users"][0]["user"], "heavy");
+    assert_eq!(usage["top_users"][0]["requests_24h"], 5);
+    // Not on the public port.
+    let r = client().get(format!("{}/admin/usage", gw.url())).send().unwrap();
+    assert_eq!(r.status(), 401);
+    // The CLI asks the same endpoint.
+    let out = std::process::Command::new(bin("vaultgate-gateway"))
+        .env_clear()
+        .env("ADMIN_ADDR", format!("127.0.0.1:{}", gw.admin_port))
+        .args(["usage", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["top_users"][1]["user"], "light");
+    let text = gw.metrics();
+    assert!(text.contains("vaultgate_gateway_active_users{window=\"24h\"} 2"));
+    assert!(!text.contains("heavy"), "no per-user labels");
+}

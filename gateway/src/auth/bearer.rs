@@ -140,10 +140,17 @@ mod tests {
         r
     }
 
+    type Case = (
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+        bool,
+        Result<Credential<'static>, BearerError>,
+    );
+
     #[test]
     fn extraction_table() {
         use BearerError::*;
-        let cases: Vec<(&str, Vec<(&str, &str)>, bool, Result<Credential<'static>, BearerError>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "/mcp",
                 vec![("Authorization", "Bearer abc.def.ghi")],
