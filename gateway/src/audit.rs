@@ -10,6 +10,11 @@ pub fn auth_failure(reason: &str, route: &str, ip: Option<IpAddr>, request_id: &
     tracing::warn!(target: "audit", event = "auth_failure", reason, route, ip = ip.map(display_ip), request_id);
 }
 
+/// A credential that could not be checked because its identity provider is unreachable.
+pub fn auth_unavailable(reason: &str, route: &str, ip: Option<IpAddr>, request_id: &str) {
+    tracing::warn!(target: "audit", event = "auth_unavailable", reason, route, ip = ip.map(display_ip), request_id);
+}
+
 /// A successful authentication (logged once per token per few minutes, not per request).
 pub fn auth_success(user: &UserId, route: &str, ip: Option<IpAddr>, request_id: &str) {
     tracing::info!(target: "audit", event = "auth_success", user = user.as_str(), route, ip = ip.map(display_ip), request_id);

@@ -123,6 +123,12 @@ impl Gateway {
     }
 
     async fn refuse_auth(&self, s: &mut Session, ctx: &mut RequestCtx, f: AuthFailure) -> pingora::Result<bool> {
+        if f.status == 503 {
+            // The identity provider is down: not the client's failure, so neither counted nor limited.
+            audit::auth_unavailable(f.reason, ctx.route.label(), ctx.client_ip, &ctx.request_id);
+            let a = Answer::error(503, f.reason, &f.description, self.rpc_id(ctx)).header("retry-after", "5");
+            return self.answer(s, ctx, a).await;
+        }
         self.metrics.auth_failures.with_label_values(&[f.reason]).inc();
         audit::auth_failure(f.reason, ctx.route.label(), ctx.client_ip, &ctx.request_id);
         if let Some(ip) = ctx.client_ip
@@ -437,7 +443,7 @@ impl ProxyHttp for Gateway {
             return self.refuse_limited(s, ctx, l, Some(&principal.user)).await;
         }
         match ctx.route {
-            Route::AuthRefresh | Route::AuthLogout => {
+            Route::AuthToken | Route::AuthRefresh | Route::AuthLogout => {
                 let a = token_endpoints::handle(self, ctx.route, s.req_header(), &principal, &ctx.request_id).await;
                 return self.answer(s, ctx, a).await;
             }

@@ -9,6 +9,8 @@ pub enum Route {
     Readyz,
     /// `/metrics` on the public port (only with METRICS_TOKEN).
     Metrics,
+    /// `POST /api/auth/token`: a Hugging Face token in, a gateway token out.
+    AuthToken,
     /// `POST /api/auth/refresh`.
     AuthRefresh,
     /// `POST /api/auth/logout`.
@@ -28,6 +30,7 @@ impl Route {
             "/healthz" => Route::Healthz,
             "/readyz" => Route::Readyz,
             "/metrics" => Route::Metrics,
+            "/api/auth/token" => Route::AuthToken,
             "/api/auth/refresh" => Route::AuthRefresh,
             "/api/auth/logout" => Route::AuthLogout,
             "/mcp" | "/mcp/" => Route::Mcp,
@@ -42,7 +45,7 @@ impl Route {
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
-            Route::AuthRefresh | Route::AuthLogout => "auth",
+            Route::AuthToken | Route::AuthRefresh | Route::AuthLogout => "auth",
             Route::Mcp => "mcp",
             Route::Api => "api",
             Route::Other => "other",
@@ -71,6 +74,7 @@ mod tests {
             ("/api/notes/a.md", Route::Api),
             ("/api/auth/refresh", Route::AuthRefresh),
             ("/api/auth/logout", Route::AuthLogout),
+            ("/api/auth/token", Route::AuthToken),
             ("/", Route::Other),
             ("/healthz/", Route::Other),
         ] {

@@ -11,6 +11,7 @@ use vaultgate_shared::identity::IdentityKey;
 
 use crate::admin::Admin;
 use crate::auth::Authenticator;
+use crate::auth::hf::HfTokens;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::revocation::MemoryRevocations;
 use crate::client_ip::TrustedProxies;
@@ -50,6 +51,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
     let gateway = Gateway {
         auth: Authenticator {
             keys,
+            hf: HfTokens::new(&settings.hf_api_url),
             revocations: Arc::new(MemoryRevocations::new()),
         },
         signer: IdentitySigner::new(IdentityKey::new(resolved.identity_secret.expose())?),

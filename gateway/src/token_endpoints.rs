@@ -1,14 +1,14 @@
-//! `POST /api/auth/refresh` and `POST /api/auth/logout`: the token lifecycle for a
-//! caller who already holds a valid gateway token. Nothing here mints a token for a
-//! user the caller merely names.
+//! `POST /api/auth/token`, `POST /api/auth/refresh` and `POST /api/auth/logout`: the
+//! token lifecycle for a caller who already proved who they are (a Hugging Face token,
+//! or a valid gateway token). Nothing here mints a token for a user the caller merely names.
 
 use pingora::http::RequestHeader;
 use vaultgate_shared::jwt::now_secs;
 
 use crate::answer::Answer;
 use crate::audit;
-use crate::auth::Principal;
 use crate::auth::bearer::cookie_header;
+use crate::auth::{Principal, TokenKind};
 use crate::proxy::Gateway;
 use crate::routes::Route;
 
@@ -24,15 +24,23 @@ pub async fn handle(
         return Answer::error(405, "method_not_allowed", "use POST", None).header("allow", "POST");
     }
     match route {
-        Route::AuthRefresh => refresh(gw, principal, request_id),
+        Route::AuthToken if principal.kind != TokenKind::HuggingFace => Answer::error(
+            400,
+            "invalid_request",
+            "send a Hugging Face access token (hf_…) as the bearer; use /api/auth/refresh for gateway tokens",
+            None,
+        ),
+        Route::AuthToken => issue(gw, principal, "exchange", "token_issue", request_id),
+        Route::AuthRefresh => issue(gw, principal, "refresh", "token_refresh", request_id),
         _ => logout(gw, principal, request_id).await,
     }
 }
 
-fn refresh(gw: &Gateway, p: &Principal, request_id: &str) -> Answer {
+/// Mints a gateway token for the caller's own user id.
+fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, request_id: &str) -> Answer {
     let minted = gw.auth.keys.mint(&p.user, p.name.as_deref(), None);
-    gw.metrics.tokens_issued.with_label_values(&["refresh"]).inc();
-    audit::token_event("token_refresh", &p.user, "refresh", request_id);
+    gw.metrics.tokens_issued.with_label_values(&[via]).inc();
+    audit::token_event(event, &p.user, via, request_id);
     let expires_in = minted.expires_at.saturating_sub(now_secs());
     let a = Answer::json(
         200,

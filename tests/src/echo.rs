@@ -1,6 +1,9 @@
 //! A recording upstream: answers every request with 200 JSON and remembers exactly
 //! what arrived (method, path, every header copy, the body), so tests can see what
 //! the gateway forwards. `x-echo-delay-ms` delays the answer; `x-echo-status` sets it.
+//!
+//! It also plays Hugging Face's `GET /api/whoami-v2` (see [`HF_USERS`]), so one fake
+//! serves as both the backend and the identity provider in gateway tests.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -117,6 +120,30 @@ impl Drop for Echo {
     }
 }
 
+/// Tokens the fake whoami accepts: (token, account id, name, type).
+pub const HF_USERS: [(&str, &str, &str, &str); 3] = [
+    ("hf_alice_token_0001", "64a1b2c3d4e5f6a7b8c9d0e1", "alice-hf", "user"),
+    ("hf_bob_token_0002", "64a1b2c3d4e5f6a7b8c9d0e2", "bob-hf", "user"),
+    ("hf_org_token_0003", "64a1b2c3d4e5f6a7b8c9d0e3", "some-org", "org"),
+];
+
+fn whoami(headers: &hyper::HeaderMap) -> (u16, serde_json::Value) {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match HF_USERS.iter().find(|(t, ..)| Some(*t) == token) {
+        Some((_, id, name, kind)) => (
+            200,
+            serde_json::json!({"id": id, "name": name, "type": kind, "orgs": []}),
+        ),
+        None => (
+            401,
+            serde_json::json!({"error": "Invalid credentials in Authorization header"}),
+        ),
+    }
+}
+
 async fn handle(req: Request<Incoming>, seen: Arc<Mutex<Vec<Recorded>>>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
@@ -155,7 +182,14 @@ async fn handle(req: Request<Incoming>, seen: Arc<Mutex<Vec<Recorded>>>) -> Resu
     if let Some(ms) = delay {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    let answer = serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {"echo": true, "body_len": body.len()}});
+    let (status, answer) = if parts.uri.path() == "/api/whoami-v2" {
+        whoami(&parts.headers)
+    } else {
+        (
+            status,
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {"echo": true, "body_len": body.len()}}),
+        )
+    };
     let mut resp = Response::new(Full::new(Bytes::from(answer.to_string())));
     *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
     resp.headers_mut().insert(

@@ -570,7 +570,12 @@ fn usage_report_answers_who_without_per_user_labels() {
             assert_eq!(mcp_post(&gw, &[("Authorization", &auth)], "").status(), 200);
         }
     }
-    let usage: Value = client().get(format!("http://127.0.0.1:{}/admin/usage?top=1", gw.admin_port)).send().unwrap().json().unwrap();
+    let usage: Value = client()
+        .get(format!("http://127.0.0.1:{}/admin/usage?top=1", gw.admin_port))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(usage["active_users_1h"], 2);
     assert_eq!(usage["active_users_24h"], 2);
     assert_eq!(usage["top_users"].as_array().unwrap().len(), 1);

@@ -1,6 +1,7 @@
 //! Who is calling: the one place that turns a request's credential into a user.
 
 pub mod bearer;
+pub mod hf;
 pub mod jwt;
 pub mod revocation;
 
@@ -11,6 +12,7 @@ use vaultgate_shared::UserId;
 use vaultgate_shared::jwt::JwtError;
 
 use self::bearer::{BearerError, Credential};
+use self::hf::{HfError, HfTokens};
 use self::jwt::TokenKeys;
 use self::revocation::Revocations;
 
@@ -26,7 +28,21 @@ pub struct Principal {
     pub from_cookie: bool,
     /// The display name the token carries, if any.
     pub name: Option<String>,
+    /// Which kind of token authenticated the request.
+    pub kind: TokenKind,
 }
+
+/// The kinds of bearer token the gateway accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A gateway JWT (minted by this gateway).
+    Gateway,
+    /// A Hugging Face access token, checked with Hugging Face.
+    HuggingFace,
+}
+
+/// How long a logout keeps a Hugging Face token refused (the gateway cannot revoke it at the source).
+const HF_REVOKE_SECS: u64 = 30 * 86_400;
 
 /// A refused credential: status, metric reason, and a description safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +62,23 @@ impl From<BearerError> for AuthFailure {
     }
 }
 
+impl From<HfError> for AuthFailure {
+    fn from(e: HfError) -> Self {
+        match e {
+            HfError::Rejected => Self {
+                status: 401,
+                reason: "hf_rejected",
+                description: e.to_string(),
+            },
+            HfError::Unavailable => Self {
+                status: 503,
+                reason: "hf_unavailable",
+                description: e.to_string(),
+            },
+        }
+    }
+}
+
 impl From<JwtError> for AuthFailure {
     fn from(e: JwtError) -> Self {
         Self {
@@ -56,9 +89,11 @@ impl From<JwtError> for AuthFailure {
     }
 }
 
-/// Token keys plus revocations: everything needed to decide who a request belongs to.
+/// Token keys, the Hugging Face checker and revocations: everything needed to decide
+/// who a request belongs to.
 pub struct Authenticator {
     pub keys: TokenKeys,
+    pub hf: HfTokens,
     pub revocations: Arc<dyn Revocations>,
 }
 
@@ -71,20 +106,37 @@ impl Authenticator {
 
     /// Verifies one credential's token and its revocation.
     pub async fn check_token(&self, credential: Credential<'_>) -> Result<Principal, AuthFailure> {
-        let verified = self.keys.verify(credential.token())?;
-        if self.revocations.is_revoked(&verified.jti).await {
+        let token = credential.token();
+        let from_cookie = matches!(credential, Credential::Cookie(_));
+        let principal = if HfTokens::recognises(token) {
+            let user = self.hf.verify(token).await?;
+            let fp = HfTokens::fingerprint(token);
+            Principal {
+                user: user.id,
+                jti: format!("hf-{}", hex::encode(&fp[..16])),
+                expires_at: vaultgate_shared::jwt::now_secs() + HF_REVOKE_SECS,
+                from_cookie,
+                name: user.name,
+                kind: TokenKind::HuggingFace,
+            }
+        } else {
+            let verified = self.keys.verify(token)?;
+            Principal {
+                user: verified.user,
+                jti: verified.jti,
+                expires_at: verified.expires_at,
+                from_cookie,
+                name: verified.name,
+                kind: TokenKind::Gateway,
+            }
+        };
+        if self.revocations.is_revoked(&principal.jti).await {
             return Err(AuthFailure {
                 status: 401,
                 reason: "revoked",
                 description: "token has been revoked".into(),
             });
         }
-        Ok(Principal {
-            user: verified.user,
-            jti: verified.jti,
-            expires_at: verified.expires_at,
-            from_cookie: matches!(credential, Credential::Cookie(_)),
-            name: verified.name,
-        })
+        Ok(principal)
     }
 }
