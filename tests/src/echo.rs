@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Channel, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -42,6 +43,8 @@ impl Recorded {
 pub struct Echo {
     pub port: u16,
     pub seen: Arc<Mutex<Vec<Recorded>>>,
+    /// Lets a held SSE stream (`x-echo-sse`) send its second event.
+    pub release: Arc<tokio::sync::Notify>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -58,6 +61,8 @@ impl Echo {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let seen2 = seen.clone();
+        let release: Arc<tokio::sync::Notify> = Arc::default();
+        let release2 = release.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -75,8 +80,9 @@ impl Echo {
                         acc = listener.accept() => {
                             let Ok((stream, _)) = acc else { continue };
                             let seen = seen2.clone();
+                            let release = release2.clone();
                             tokio::spawn(async move {
-                                let svc = service_fn(move |req| handle(req, seen.clone()));
+                                let svc = service_fn(move |req| handle(req, seen.clone(), release.clone()));
                                 let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                             });
                         }
@@ -88,6 +94,7 @@ impl Echo {
         Self {
             port,
             seen,
+            release,
             stop: Some(tx),
             thread: Some(thread),
         }
@@ -144,7 +151,33 @@ fn whoami(headers: &hyper::HeaderMap) -> (u16, serde_json::Value) {
     }
 }
 
-async fn handle(req: Request<Incoming>, seen: Arc<Mutex<Vec<Recorded>>>) -> Result<Response<Full<Bytes>>, Infallible> {
+type Body = BoxBody<Bytes, Infallible>;
+
+/// An SSE answer: one event now, the second only after [`Echo::release`] is notified.
+fn held_sse(release: Arc<tokio::sync::Notify>) -> Response<Body> {
+    let (mut tx, body) = Channel::<Bytes, Infallible>::new(4);
+    tokio::spawn(async move {
+        let _ = tx
+            .send_data(Bytes::from_static(b"event: message\ndata: {\"n\":1}\n\n"))
+            .await;
+        release.notified().await;
+        let _ = tx
+            .send_data(Bytes::from_static(b"event: message\ndata: {\"n\":2}\n\n"))
+            .await;
+    });
+    let mut resp = Response::new(body.boxed());
+    resp.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("text/event-stream"),
+    );
+    resp
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    seen: Arc<Mutex<Vec<Recorded>>>,
+    release: Arc<tokio::sync::Notify>,
+) -> Result<Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
     let headers: Vec<(String, String)> = parts
@@ -179,6 +212,9 @@ async fn handle(req: Request<Incoming>, seen: Arc<Mutex<Vec<Recorded>>>) -> Resu
     if let Ok(mut v) = seen.lock() {
         v.push(rec);
     }
+    if parts.headers.contains_key("x-echo-sse") {
+        return Ok(held_sse(release));
+    }
     if let Some(ms) = delay {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -190,7 +226,7 @@ async fn handle(req: Request<Incoming>, seen: Arc<Mutex<Vec<Recorded>>>) -> Resu
             serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {"echo": true, "body_len": body.len()}}),
         )
     };
-    let mut resp = Response::new(Full::new(Bytes::from(answer.to_string())));
+    let mut resp = Response::new(Full::new(Bytes::from(answer.to_string())).boxed());
     *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
     resp.headers_mut().insert(
         "content-type",

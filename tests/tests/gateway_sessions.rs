@@ -384,3 +384,37 @@ fn brute_force_is_limited_per_ip_and_forwarded_for_only_from_trusted_proxies() {
         assert_eq!(st, 401, "each forwarded client has its own budget");
     }
 }
+
+#[test]
+fn sse_answers_stream_through_unbuffered() {
+    use std::io::Read;
+    let echo = Echo::start();
+    let gw = Gateway::start(&echo.url(), &[]);
+    let mut r = client()
+        .post(format!("{}/mcp", gw.url()))
+        .header("Authorization", format!("Bearer {}", gw.token("alice")))
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "tools/call")
+        .header("Accept", "application/json, text/event-stream")
+        .header("x-echo-sse", "1")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    // The upstream holds its second event until we have read the first: a buffering
+    // gateway would never deliver the first, and this read would time out.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&got).contains("\"n\":1") {
+        let n = r
+            .read(&mut buf)
+            .expect("the first event arrives while the stream is open");
+        assert!(n > 0, "stream ended early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&got).contains("\"n\":2"));
+    echo.release.notify_one();
+    r.read_to_end(&mut got).unwrap();
+    assert!(String::from_utf8_lossy(&got).contains("\"n\":2"));
+}
