@@ -10,6 +10,8 @@ use ipnet::IpNet;
 use vaultgate_shared::config::{LogFormat, Mode, Secret, parse_duration};
 use vaultgate_shared::jwt::MIN_SECRET_BYTES;
 
+use crate::state::StateConfig;
+
 /// vaultgate's public gateway: authenticates MCP and web clients, holds MCP sessions,
 /// rate-limits, and forwards to the backend with a signed identity.
 #[derive(Debug, Parser)]
@@ -178,11 +180,11 @@ pub struct Settings {
     #[arg(long, env = "SPACE_HOST")]
     pub space_host: Option<String>,
 
-    /// Where sessions, revocations and counters live: `memory` (the only store so far).
-    #[arg(long, env = "GATEWAY_STATE", default_value = "memory")]
+    /// Where sessions and revoked tokens live: `sqlite` (survives restarts) or `memory`.
+    #[arg(long, env = "GATEWAY_STATE", default_value = "sqlite")]
     pub gateway_state: String,
 
-    /// File of the sqlite state store (reserved for that store).
+    /// File of the sqlite state store.
     #[arg(long, env = "GATEWAY_STATE_PATH", default_value = "./data/gateway.db")]
     pub gateway_state_path: std::path::PathBuf,
 
@@ -235,7 +237,7 @@ pub enum ConfigError {
     BadBackendUrl(String),
     #[error("PUBLIC_URL '{0}' must start with http:// or https:// and have a host")]
     BadPublicUrl(String),
-    #[error("GATEWAY_STATE '{0}' is not available yet; use 'memory'")]
+    #[error("GATEWAY_STATE '{0}' is not available; use 'sqlite' or 'memory' (the Redis store does not exist yet)")]
     UnsupportedState(String),
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
@@ -280,6 +282,7 @@ pub struct Resolved {
     pub jwt_previous: Option<Secret>,
     pub identity_secret: Secret,
     pub allowed_origins: Vec<String>,
+    pub state: StateConfig,
 }
 
 impl Settings {
@@ -338,9 +341,11 @@ impl Settings {
         if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::WeakMetricsToken);
         }
-        if self.gateway_state != "memory" {
-            return Err(ConfigError::UnsupportedState(self.gateway_state.clone()));
-        }
+        let state = match self.gateway_state.as_str() {
+            "memory" => StateConfig::Memory,
+            "sqlite" => StateConfig::Sqlite(self.gateway_state_path.clone()),
+            other => return Err(ConfigError::UnsupportedState(other.to_owned())),
+        };
         for (name, v) in [
             ("RATE_LIMIT_PER_MINUTE", self.rate_limit_per_minute as u64),
             ("IP_RATE_LIMIT_PER_MINUTE", self.ip_rate_limit_per_minute as u64),
@@ -378,6 +383,7 @@ impl Settings {
             jwt_previous,
             identity_secret,
             allowed_origins,
+            state,
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod server;
 pub mod sessions;
+pub mod state;
 pub mod token_endpoints;
 pub mod upstream;
 pub mod usage;

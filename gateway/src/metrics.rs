@@ -25,7 +25,7 @@ pub const AUTH_FAILURE_REASONS: [&str; 11] = [
 ];
 
 /// State-store operations, pre-registered so an alert on errors has a series to watch.
-pub const STATE_OPS: [&str; 5] = ["create", "lookup", "end", "end_user", "revoke"];
+pub const STATE_OPS: [&str; 6] = ["create", "lookup", "end", "end_user", "revoke", "touch"];
 
 /// All gateway metrics in one registry.
 pub struct Metrics {
@@ -169,10 +169,14 @@ impl Metrics {
         for kind in ["connect", "timeout", "reset"] {
             m.upstream_errors.with_label_values(&[kind]);
         }
-        for op in STATE_OPS {
-            m.state_errors.with_label_values(&["memory", op]);
-        }
         m
+    }
+
+    /// Pre-registers the state-error series of the store in use, so an alert has a series to watch.
+    pub fn register_state_backend(&self, backend: &str) {
+        for op in STATE_OPS {
+            self.state_errors.with_label_values(&[backend, op]);
+        }
     }
 
     /// Records one finished request.
@@ -235,6 +239,7 @@ mod tests {
     #[test]
     fn every_design_metric_is_exposed() {
         let m = Metrics::new();
+        m.register_state_backend("memory");
         m.observe_request("mcp", "POST", 200, Duration::from_millis(3));
         m.upstream_duration.with_label_values(&["mcp"]).observe(0.001);
         m.mcp_requests.with_label_values(&["legacy", "initialize"]).inc();

@@ -13,7 +13,6 @@ use crate::admin::Admin;
 use crate::auth::Authenticator;
 use crate::auth::hf::HfTokens;
 use crate::auth::jwt::TokenKeys;
-use crate::auth::revocation::MemoryRevocations;
 use crate::client_ip::TrustedProxies;
 use crate::config::{Resolved, Settings};
 use crate::identity::IdentitySigner;
@@ -21,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::origin::Origins;
 use crate::proxy::{AUDIT_SUCCESS_EVERY, Gateway};
 use crate::ratelimit::RateLimiter;
-use crate::sessions::{MemorySessions, SessionStore};
+use crate::state::{self, SessionLimits};
 use crate::upstream::Backend;
 use crate::usage::Usage;
 
@@ -30,6 +29,8 @@ use crate::usage::Usage;
 pub enum StartError {
     #[error("IDENTITY_SECRET: {0}")]
     Identity(#[from] vaultgate_shared::identity::WeakSecret),
+    #[error("GATEWAY_STATE: {0}")]
+    State(#[from] crate::state::StateError),
 }
 
 /// Builds the gateway's state from checked settings.
@@ -37,11 +38,14 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
     let metrics = Arc::new(Metrics::new());
     let usage = Arc::new(Usage::new());
     let backend = Backend::new(resolved.backend_addr.clone(), settings.upstream_timeout);
-    let sessions: Arc<dyn SessionStore> = Arc::new(MemorySessions::new(
-        Duration::from_secs(settings.session_idle_secs),
-        Duration::from_secs(settings.session_max_secs),
-        settings.sessions_per_user,
-    ));
+    let limits = SessionLimits {
+        idle: Duration::from_secs(settings.session_idle_secs),
+        max: Duration::from_secs(settings.session_max_secs),
+        per_user: settings.sessions_per_user,
+    };
+    let stores = state::open(&resolved.state, limits)?;
+    let sessions = stores.sessions.clone();
+    metrics.register_state_backend(stores.name);
     let keys = TokenKeys::new(
         &resolved.jwt_key,
         resolved.jwt_previous.as_ref(),
@@ -52,7 +56,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
         auth: Authenticator {
             keys,
             hf: HfTokens::new(&settings.hf_api_url),
-            revocations: Arc::new(MemoryRevocations::new()),
+            revocations: stores.revocations,
         },
         signer: IdentitySigner::new(IdentityKey::new(resolved.identity_secret.expose())?),
         sessions: sessions.clone(),

@@ -60,7 +60,16 @@ fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, request_id: &str) 
 }
 
 async fn logout(gw: &Gateway, p: &Principal, request_id: &str) -> Answer {
-    gw.auth.revocations.revoke(&p.jti, p.expires_at).await;
+    if let Err(e) = gw.auth.revocations.revoke(&p.jti, p.expires_at).await {
+        gw.metrics.state_errors.with_label_values(&[e.backend, e.op]).inc();
+        tracing::error!(error = %e, "could not record a revocation");
+        return Answer::error(
+            503,
+            "state_unavailable",
+            "the logout could not be recorded; try again",
+            None,
+        );
+    }
     audit::token_event("token_revoke", &p.user, "logout", request_id);
     let ended = match gw.sessions.end_user(&p.user).await {
         Ok(n) => n,

@@ -225,13 +225,41 @@ pub struct Gateway {
     pub proc_: Proc,
     pub port: u16,
     pub admin_port: u16,
+    backend_url: String,
+    env: Vec<(String, String)>,
+    /// Holds the SQLite state file (`GATEWAY_STATE_PATH`) for the gateway's lifetime.
+    pub state: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl Gateway {
     /// Starts the gateway in front of `backend_url` with the test secrets and extra environment.
     pub fn start(backend_url: &str, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let admin_port = free_port();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let state = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::launch(backend_url, env, free_port(), free_port(), state)
+    }
+
+    /// Stops this gateway and starts a new process on the same ports, settings and state file.
+    pub fn restart(self) -> Self {
+        let Gateway {
+            mut proc_,
+            port,
+            admin_port,
+            backend_url,
+            env,
+            state,
+        } = self;
+        proc_.kill();
+        Self::launch(&backend_url, env, port, admin_port, state)
+    }
+
+    fn launch(
+        backend_url: &str,
+        env: Vec<(String, String)>,
+        port: u16,
+        admin_port: u16,
+        state: std::sync::Arc<tempfile::TempDir>,
+    ) -> Self {
         let mut cmd = Command::new(bin("vaultgate-gateway"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -242,9 +270,10 @@ impl Gateway {
             .env("ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
             .env("BACKEND_URL", backend_url)
             .env("PUBLIC_URL", format!("http://localhost:{port}"))
+            .env("GATEWAY_STATE_PATH", state.path().join("gateway.db"))
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info");
-        for (k, v) in env {
+        for (k, v) in &env {
             cmd.env(k, v);
         }
         let mut proc_ = Proc::spawn(cmd, "gateway");
@@ -257,6 +286,9 @@ impl Gateway {
             proc_,
             port,
             admin_port,
+            backend_url: backend_url.to_owned(),
+            env,
+            state,
         }
     }
 

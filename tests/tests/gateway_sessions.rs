@@ -418,3 +418,37 @@ fn sse_answers_stream_through_unbuffered() {
     r.read_to_end(&mut got).unwrap();
     assert!(String::from_utf8_lossy(&got).contains("\"n\":2"));
 }
+
+#[test]
+fn revocations_and_sessions_survive_a_restart_with_the_sqlite_store() {
+    let echo = Echo::start();
+    let gw = Gateway::start(&echo.url(), &[]);
+    // Different users: a logout also ends the logged-out user's own sessions.
+    let (revoked, kept) = (gw.token("alice"), gw.token("carol"));
+    let sid = initialize(&gw, &kept);
+    let r = client()
+        .post(format!("{}/api/auth/logout", gw.url()))
+        .bearer_auth(&revoked)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let gw = gw.restart();
+    let ping = r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#;
+    assert_eq!(
+        legacy(&gw, &revoked, Some(&sid), ping).status(),
+        401,
+        "a revoked token stays revoked"
+    );
+    assert_eq!(
+        legacy(&gw, &kept, Some(&sid), ping).status(),
+        200,
+        "a legacy session survives the restart"
+    );
+    assert_eq!(metric(&gw.metrics(), "vaultgate_gateway_sessions_active"), 1.0);
+    // With the memory store, by contrast, nothing survives (the documented trade-off).
+    let mem = Gateway::start(&echo.url(), &[("GATEWAY_STATE", "memory")]);
+    let t = mem.token("bob");
+    let sid = initialize(&mem, &t);
+    let mem = mem.restart();
+    assert_eq!(legacy(&mem, &t, Some(&sid), ping).status(), 404);
+}

@@ -1,7 +1,7 @@
 //! Revoked token ids, kept until the token would have expired anyway.
 //!
-//! In memory for now (moka); the state-store work makes this durable and shared
-//! behind the same trait.
+//! In memory (moka) here; `state::sqlite` keeps them on disk behind the same trait,
+//! with this in-memory copy in front so the hot path never touches the disk.
 
 use std::time::{Duration, Instant};
 
@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use moka::Expiry;
 use vaultgate_shared::jwt::now_secs;
 
+use crate::state::StateError;
+
 /// Where revoked `jti`s live.
 #[async_trait]
 pub trait Revocations: Send + Sync {
     /// Marks `jti` revoked until `until` (Unix seconds).
-    async fn revoke(&self, jti: &str, until: u64);
+    async fn revoke(&self, jti: &str, until: u64) -> Result<(), StateError>;
     /// True when `jti` has been revoked and is not yet past its expiry.
     async fn is_revoked(&self, jti: &str) -> bool;
 }
@@ -31,14 +33,19 @@ impl Expiry<String, u64> for UntilExpiry {
 
 /// The in-memory store.
 pub struct MemoryRevocations {
-    cache: moka::future::Cache<String, u64>,
+    cache: moka::sync::Cache<String, u64>,
 }
 
 impl MemoryRevocations {
+    /// Records a revocation in memory only (the durable stores call this after writing it down).
+    pub fn remember(&self, jti: &str, until: u64) {
+        self.cache.insert(jti.to_owned(), until);
+    }
+
     /// An empty store.
     pub fn new() -> Self {
         Self {
-            cache: moka::future::Cache::builder().expire_after(UntilExpiry).build(),
+            cache: moka::sync::Cache::builder().expire_after(UntilExpiry).build(),
         }
     }
 }
@@ -51,12 +58,13 @@ impl Default for MemoryRevocations {
 
 #[async_trait]
 impl Revocations for MemoryRevocations {
-    async fn revoke(&self, jti: &str, until: u64) {
-        self.cache.insert(jti.to_owned(), until).await;
+    async fn revoke(&self, jti: &str, until: u64) -> Result<(), StateError> {
+        self.remember(jti, until);
+        Ok(())
     }
 
     async fn is_revoked(&self, jti: &str) -> bool {
-        self.cache.get(jti).await.is_some()
+        self.cache.contains_key(jti)
     }
 }
 
@@ -68,7 +76,7 @@ mod tests {
     async fn revoke_and_check() {
         let r = MemoryRevocations::new();
         assert!(!r.is_revoked("a").await);
-        r.revoke("a", now_secs() + 60).await;
+        r.revoke("a", now_secs() + 60).await.unwrap();
         assert!(r.is_revoked("a").await);
         assert!(!r.is_revoked("b").await);
     }

@@ -26,8 +26,12 @@ struct SessionExpiry {
 }
 
 impl Expiry<String, Arc<Entry>> for SessionExpiry {
-    fn expire_after_create(&self, _k: &String, _v: &Arc<Entry>, _at: Instant) -> Option<Duration> {
-        Some(self.idle.min(self.max))
+    fn expire_after_create(&self, _k: &String, v: &Arc<Entry>, at: Instant) -> Option<Duration> {
+        // A restored session may already be old: its absolute lifetime still counts.
+        Some(
+            self.idle
+                .min(self.max.saturating_sub(at.saturating_duration_since(v.created))),
+        )
     }
 
     fn expire_after_read(
@@ -87,10 +91,9 @@ impl MemorySessions {
     }
 }
 
-#[async_trait]
-impl SessionStore for MemorySessions {
-    async fn create(&self, user: &UserId) -> Result<String, StateError> {
-        let id = uuid::Uuid::new_v4().to_string();
+impl MemorySessions {
+    /// Adds session `id` for `user`, created at `created`; returns the ids evicted by the cap.
+    pub fn insert(&self, id: &str, user: &UserId, created: Instant) -> Vec<String> {
         let evict: Vec<String> = {
             let mut index = self.index();
             let ids = index.entry(user.clone()).or_default();
@@ -101,21 +104,35 @@ impl SessionStore for MemorySessions {
                     evict.push(old);
                 }
             }
-            ids.push_back(id.clone());
+            ids.push_back(id.to_owned());
             evict
         };
-        for old in evict {
+        for old in &evict {
             self.ended.insert(old.clone(), ());
-            self.live.invalidate(&old);
+            self.live.invalidate(old);
         }
         self.live.insert(
-            id.clone(),
+            id.to_owned(),
             Arc::new(Entry {
                 user: user.clone(),
-                created: Instant::now(),
+                created,
             }),
         );
         self.active.fetch_add(1, Ordering::Relaxed);
+        evict
+    }
+
+    /// The ids of `user`'s sessions, forgetting them from the per-user index.
+    pub fn take_user(&self, user: &UserId) -> Vec<String> {
+        self.index().remove(user).map(Vec::from).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessions {
+    async fn create(&self, user: &UserId) -> Result<String, StateError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.insert(&id, user, Instant::now());
         Ok(id)
     }
 
@@ -142,7 +159,7 @@ impl SessionStore for MemorySessions {
     }
 
     async fn end_user(&self, user: &UserId) -> Result<usize, StateError> {
-        let ids = self.index().remove(user).unwrap_or_default();
+        let ids = self.take_user(user);
         let mut n = 0;
         for id in ids {
             if self.end(&id).await? {

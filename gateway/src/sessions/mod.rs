@@ -21,14 +21,7 @@ pub enum Lookup {
     Unknown,
 }
 
-/// A failure of the store itself (not of the session).
-#[derive(Debug, thiserror::Error)]
-#[error("session store {backend} failed during {op}: {message}")]
-pub struct StateError {
-    pub backend: &'static str,
-    pub op: &'static str,
-    pub message: String,
-}
+pub use crate::state::StateError;
 
 /// Where sessions live. Small and async so that a shared store (Redis) fits behind it.
 #[async_trait]

@@ -1,0 +1,335 @@
+//! The SQLite state store: revocations and sessions written to one file (WAL,
+//! synchronous writes) so that they survive a restart. Reads never touch the disk:
+//! the in-memory stores are loaded at start and kept in step on every write, which is
+//! right for a single gateway replica (several replicas need the shared Redis store).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use vaultgate_shared::UserId;
+use vaultgate_shared::jwt::now_secs;
+
+use super::{SessionLimits, StateError};
+use crate::auth::jwt::LEEWAY_SECS;
+use crate::auth::revocation::{MemoryRevocations, Revocations};
+use crate::sessions::{Lookup, MemorySessions, SessionStore};
+
+const NAME: &str = "sqlite";
+/// A live session's `last_seen` is written at most this often.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// Every this many session creations, rows of sessions that timed out are deleted.
+const PRUNE_EVERY: u64 = 256;
+
+fn err(op: &'static str) -> impl Fn(rusqlite::Error) -> StateError {
+    move |e| StateError {
+        backend: NAME,
+        op,
+        message: e.to_string(),
+    }
+}
+
+/// One connection, used from blocking threads.
+struct Db {
+    conn: Mutex<Connection>,
+    limits: SessionLimits,
+}
+
+impl Db {
+    async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        op: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StateError> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = db.conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(err(op))
+        })
+        .await
+        .map_err(|e| StateError {
+            backend: NAME,
+            op,
+            message: e.to_string(),
+        })?
+    }
+
+    fn prune(conn: &Connection, limits: SessionLimits) -> rusqlite::Result<()> {
+        let now = now_secs() as i64;
+        conn.execute(
+            "DELETE FROM revoked WHERE until + ?1 < ?2",
+            params![LEEWAY_SECS as i64 + 1, now],
+        )?;
+        conn.execute(
+            "DELETE FROM sessions WHERE created + ?1 <= ?3 OR last_seen + ?2 <= ?3",
+            params![limits.max.as_secs() as i64, limits.idle.as_secs() as i64, now],
+        )?;
+        Ok(())
+    }
+}
+
+/// Opens (or creates) the store at `path` and loads what is still valid into memory.
+pub fn open(path: &Path, limits: SessionLimits) -> Result<(SqliteSessions, SqliteRevocations), StateError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StateError {
+            backend: NAME,
+            op: "open",
+            message: format!("creating {}: {e}", dir.display()),
+        })?;
+    }
+    let conn = Connection::open(path).map_err(err("open"))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA busy_timeout = 5000;
+         CREATE TABLE IF NOT EXISTS revoked (jti TEXT PRIMARY KEY, until INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS sessions (
+             id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+         CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id, created);",
+    )
+    .map_err(err("open"))?;
+    Db::prune(&conn, limits).map_err(err("open"))?;
+
+    let revocations = MemoryRevocations::new();
+    let mut stmt = conn.prepare("SELECT jti, until FROM revoked").map_err(err("open"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(err("open"))?;
+    for row in rows {
+        let (jti, until) = row.map_err(err("open"))?;
+        revocations.remember(&jti, until.max(0) as u64);
+    }
+    drop(stmt);
+
+    let sessions = MemorySessions::new(limits.idle, limits.max, limits.per_user);
+    let now = now_secs();
+    let mut stmt = conn
+        .prepare("SELECT id, user_id, created FROM sessions ORDER BY created")
+        .map_err(err("open"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        })
+        .map_err(err("open"))?;
+    for row in rows {
+        let (id, user, created) = row.map_err(err("open"))?;
+        // A row that does not hold a valid user id was not written by us: skip it.
+        let Ok(user) = UserId::parse(&user) else { continue };
+        let age = Duration::from_secs(now.saturating_sub(created.max(0) as u64));
+        let created_at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        sessions.insert(&id, &user, created_at);
+    }
+    drop(stmt);
+    let restored = sessions.active();
+    tracing::info!(path = %path.display(), sessions = restored, "state store opened");
+
+    let db = Arc::new(Db {
+        conn: Mutex::new(conn),
+        limits,
+    });
+    let touched = moka::sync::Cache::builder()
+        .max_capacity(1_000_000)
+        .time_to_live(TOUCH_EVERY)
+        .build();
+    Ok((
+        SqliteSessions {
+            mem: sessions,
+            db: db.clone(),
+            touched,
+            created: AtomicU64::new(0),
+        },
+        SqliteRevocations { mem: revocations, db },
+    ))
+}
+
+/// Revocations on disk, mirrored in memory.
+pub struct SqliteRevocations {
+    mem: MemoryRevocations,
+    db: Arc<Db>,
+}
+
+#[async_trait]
+impl Revocations for SqliteRevocations {
+    async fn revoke(&self, jti: &str, until: u64) -> Result<(), StateError> {
+        let (j, u) = (jti.to_owned(), until as i64);
+        // Written down first: a logout is acknowledged only once it would survive a crash.
+        self.db
+            .run("revoke", move |c| {
+                c.execute(
+                    "INSERT OR REPLACE INTO revoked (jti, until) VALUES (?1, ?2)",
+                    params![j, u],
+                )
+                .map(|_| ())
+            })
+            .await?;
+        self.mem.remember(jti, until);
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: &str) -> bool {
+        self.mem.is_revoked(jti).await
+    }
+}
+
+/// Sessions on disk, mirrored in memory.
+pub struct SqliteSessions {
+    mem: MemorySessions,
+    db: Arc<Db>,
+    touched: moka::sync::Cache<String, ()>,
+    created: AtomicU64,
+}
+
+#[async_trait]
+impl SessionStore for SqliteSessions {
+    async fn create(&self, user: &UserId) -> Result<String, StateError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = now_secs() as i64;
+        let (i, u) = (id.clone(), user.as_str().to_owned());
+        let prune = self.created.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1;
+        let limits = self.db.limits;
+        self.db
+            .run("create", move |c| {
+                c.execute(
+                    "INSERT INTO sessions (id, user_id, created, last_seen) VALUES (?1, ?2, ?3, ?3)",
+                    params![i, u, now],
+                )?;
+                if prune { Db::prune(c, limits) } else { Ok(()) }
+            })
+            .await?;
+        let evicted = self.mem.insert(&id, user, Instant::now());
+        if !evicted.is_empty() {
+            self.db
+                .run("create", move |c| {
+                    let mut del = c.prepare_cached("DELETE FROM sessions WHERE id = ?1")?;
+                    for old in &evicted {
+                        del.execute([old])?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        self.touched.insert(id.clone(), ());
+        Ok(id)
+    }
+
+    async fn lookup(&self, id: &str) -> Result<Lookup, StateError> {
+        let found = self.mem.lookup(id).await?;
+        if matches!(found, Lookup::Live(_)) && !self.touched.contains_key(id) {
+            self.touched.insert(id.to_owned(), ());
+            let (i, now) = (id.to_owned(), now_secs() as i64);
+            let db = self.db.clone();
+            // Off the request path: a lost touch only shortens an idle session after a restart.
+            tokio::spawn(async move {
+                let r = db
+                    .run("touch", move |c| {
+                        c.execute("UPDATE sessions SET last_seen = ?2 WHERE id = ?1", params![i, now])
+                            .map(|_| ())
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "could not record session activity");
+                }
+            });
+        }
+        Ok(found)
+    }
+
+    async fn end(&self, id: &str) -> Result<bool, StateError> {
+        let i = id.to_owned();
+        self.db
+            .run("end", move |c| {
+                c.execute("DELETE FROM sessions WHERE id = ?1", [i]).map(|_| ())
+            })
+            .await?;
+        self.mem.end(id).await
+    }
+
+    async fn end_user(&self, user: &UserId) -> Result<usize, StateError> {
+        let u = user.as_str().to_owned();
+        self.db
+            .run("end_user", move |c| {
+                c.execute("DELETE FROM sessions WHERE user_id = ?1", [u]).map(|_| ())
+            })
+            .await?;
+        self.mem.end_user(user).await
+    }
+
+    fn active(&self) -> u64 {
+        self.mem.active()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> SessionLimits {
+        SessionLimits {
+            idle: Duration::from_secs(600),
+            max: Duration::from_secs(3600),
+            per_user: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/gateway.db");
+        let alice = UserId::parse("alice").unwrap();
+        let (sid, gone) = {
+            let (s, r) = open(&path, limits()).unwrap();
+            r.revoke("jti-1", now_secs() + 600).await.unwrap();
+            r.revoke("jti-old", now_secs() - 3600).await.unwrap();
+            let gone = s.create(&alice).await.unwrap();
+            let a = s.create(&alice).await.unwrap();
+            let b = s.create(&alice).await.unwrap(); // evicts `gone` (cap 2)
+            assert_eq!(s.lookup(&gone).await.unwrap(), Lookup::Expired);
+            assert!(s.end(&b).await.unwrap());
+            (a, gone)
+        };
+        let (s, r) = open(&path, limits()).unwrap();
+        assert!(r.is_revoked("jti-1").await);
+        assert!(!r.is_revoked("jti-old").await, "expired revocations are pruned");
+        assert!(!r.is_revoked("jti-2").await);
+        assert_eq!(s.lookup(&sid).await.unwrap(), Lookup::Live(alice.clone()));
+        assert_eq!(s.lookup(&gone).await.unwrap(), Lookup::Unknown);
+        assert_eq!(s.active(), 1);
+        assert_eq!(s.end_user(&alice).await.unwrap(), 1);
+        let (s, _) = open(&path, limits()).unwrap();
+        assert_eq!(s.active(), 0);
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_do_not_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.db");
+        let short = SessionLimits {
+            idle: Duration::from_secs(1),
+            max: Duration::from_secs(3600),
+            per_user: 4,
+        };
+        let id = {
+            let (s, _) = open(&path, short).unwrap();
+            s.create(&UserId::parse("bob").unwrap()).await.unwrap()
+        };
+        // Age the row instead of sleeping.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE sessions SET last_seen = last_seen - 10, created = created - 10",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let (s, _) = open(&path, short).unwrap();
+        assert_eq!(s.lookup(&id).await.unwrap(), Lookup::Unknown);
+    }
+
+    #[test]
+    fn an_unwritable_path_is_a_clear_error() {
+        let e = open(Path::new("/proc/vaultgate/gateway.db"), limits()).err().unwrap();
+        assert!(e.to_string().contains("sqlite") && e.op == "open", "{e}");
+    }
+}
