@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use vaultgate_tests::echo::{Echo, HF_USERS};
 use vaultgate_tests::mcp::{Era, Mcp};
 use vaultgate_tests::tokens::{TokenSpec, now};
 use vaultgate_tests::{Backend, Gateway, Proc, client, free_port, wait_ready};
@@ -678,7 +679,7 @@ fn good_traffic(gw: &Gateway) -> String {
     alice_session
 }
 
-/// Every authentication failure reason that can be provoked (all but hf_rejected), from one address.
+/// Every authentication failure reason, from one address (hf_rejected against the fake whoami).
 fn auth_failures(gw: &Gateway) {
     let c = client_from("127.0.0.2");
     let iss = gw.issuer();
@@ -711,6 +712,7 @@ fn auth_failures(gw: &Gateway) {
         ),
         ("bad_subject", Some(valid().claim("sub", json!("../bob")).sign())),
         ("too_large", Some(valid().claim("pad", json!("x".repeat(9000))).sign())),
+        ("hf_rejected", Some("hf_not_a_real_token".into())),
     ];
     for (reason, token) in cases {
         let auth = token.map(|t| {
@@ -737,9 +739,11 @@ fn auth_failures(gw: &Gateway) {
 fn real_prometheus_scrapes_real_traffic_and_every_dashboard_query_has_data() {
     prometheus_bin(); // fail first, and clearly, when Prometheus is not installed
     let backend = Backend::start();
+    let hf = Echo::start(); // a fake Hugging Face whoami: no network
     let gw = Gateway::start(
         &backend.url(),
         &[
+            ("HF_API_URL", &hf.url()),
             ("RATE_LIMIT_PER_MINUTE", "120"),
             ("RATE_LIMIT_BURST", "20"),
             ("AUTH_FAILURE_LIMIT_PER_MINUTE", "20"),
@@ -768,6 +772,13 @@ fn real_prometheus_scrapes_real_traffic_and_every_dashboard_query_has_data() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200, "refresh");
+    // Exchanging a Hugging Face token issues one too.
+    let r = client()
+        .post(format!("{}/api/auth/token", gw.url()))
+        .bearer_auth(HF_USERS[0].0)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "HF token exchange");
     auth_failures(&gw);
     // Brute force from one address: past AUTH_FAILURE_LIMIT_PER_MINUTE the answer is 429.
     let attacker = client_from("127.0.0.3");
@@ -809,6 +820,7 @@ fn real_prometheus_scrapes_real_traffic_and_every_dashboard_query_has_data() {
         "bad_subject",
         "revoked",
         "too_large",
+        "hf_rejected",
     ]
     .iter()
     .map(|r| format!("vaultgate_gateway_auth_failures_total{{reason=\"{r}\"}}"))
@@ -822,6 +834,7 @@ fn real_prometheus_scrapes_real_traffic_and_every_dashboard_query_has_data() {
         [
             "vaultgate_gateway_session_rejections_total{reason=\"wrong_user\"}",
             "vaultgate_gateway_tokens_issued_total{via=\"refresh\"}",
+            "vaultgate_gateway_tokens_issued_total{via=\"exchange\"}",
             "vaultgate_gateway_sessions_created_total",
             "vaultgate_gateway_sessions_active",
             "vaultgate_gateway_active_users{window=\"1h\"} >= 3",
