@@ -19,6 +19,28 @@ pub const IDENTITY_SECRET: &str = "test-identity-secret-0123456789abcdef-xyz";
 /// The gateway token key used by tests.
 pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef-0123456789";
 
+/// Every metric in the design's Observability table (names are a public interface).
+pub const DESIGN_METRICS: [&str; 18] = [
+    "vaultgate_gateway_requests_total",
+    "vaultgate_gateway_request_duration_seconds",
+    "vaultgate_gateway_upstream_duration_seconds",
+    "vaultgate_gateway_auth_failures_total",
+    "vaultgate_gateway_session_rejections_total",
+    "vaultgate_gateway_rate_limited_total",
+    "vaultgate_gateway_sessions_active",
+    "vaultgate_gateway_sessions_created_total",
+    "vaultgate_gateway_tokens_issued_total",
+    "vaultgate_gateway_upstream_errors_total",
+    "vaultgate_gateway_mcp_requests_total",
+    "vaultgate_gateway_active_users",
+    "vaultgate_gateway_state_errors_total",
+    "vaultgate_backend_tool_calls_total",
+    "vaultgate_backend_tool_duration_seconds",
+    "vaultgate_backend_rejected_paths_total",
+    "vaultgate_backend_identity_rejections_total",
+    "vaultgate_backend_index_notes",
+];
+
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -144,6 +166,17 @@ pub fn wait_ready(url: &str, proc_: &mut Proc, limit: Duration) {
     }
 }
 
+/// Starts `cmd` and waits until `/healthz` on `port` answers 200.
+fn spawn_healthy(cmd: Command, label: &str, port: u16) -> Proc {
+    let mut proc_ = Proc::spawn(cmd, label);
+    wait_ready(
+        &format!("http://127.0.0.1:{port}/healthz"),
+        &mut proc_,
+        Duration::from_secs(30),
+    );
+    proc_
+}
+
 /// A running backend.
 pub struct Backend {
     pub proc_: Proc,
@@ -174,12 +207,7 @@ impl Backend {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut proc_ = Proc::spawn(cmd, "backend");
-        wait_ready(
-            &format!("http://127.0.0.1:{port}/healthz"),
-            &mut proc_,
-            Duration::from_secs(30),
-        );
+        let proc_ = spawn_healthy(cmd, "backend", port);
         Self {
             proc_,
             port,
@@ -276,12 +304,7 @@ impl Gateway {
         for (k, v) in &env {
             cmd.env(k, v);
         }
-        let mut proc_ = Proc::spawn(cmd, "gateway");
-        wait_ready(
-            &format!("http://127.0.0.1:{port}/healthz"),
-            &mut proc_,
-            Duration::from_secs(30),
-        );
+        let proc_ = spawn_healthy(cmd, "gateway", port);
         Self {
             proc_,
             port,

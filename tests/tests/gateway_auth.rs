@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use vaultgate_shared::identity::{IdentityKey, verify_identity};
 use vaultgate_tests::echo::Echo;
 use vaultgate_tests::tokens::{TokenSpec, now};
-use vaultgate_tests::{Gateway, IDENTITY_SECRET, JWT_SECRET, bin, client, metric};
+use vaultgate_tests::{DESIGN_METRICS, Gateway, IDENTITY_SECRET, JWT_SECRET, bin, client, metric};
 
 const MODERN: [(&str, &str); 3] = [
     ("MCP-Protocol-Version", "2026-07-28"),
@@ -475,21 +475,7 @@ fn metrics_names_and_the_public_metrics_switch() {
     let auth = format!("Bearer {}", gw.token("alice"));
     assert_eq!(mcp_post(&gw, &[("Authorization", &auth)], "").status(), 200);
     let text = gw.metrics();
-    for name in [
-        "vaultgate_gateway_requests_total",
-        "vaultgate_gateway_request_duration_seconds",
-        "vaultgate_gateway_upstream_duration_seconds",
-        "vaultgate_gateway_auth_failures_total",
-        "vaultgate_gateway_session_rejections_total",
-        "vaultgate_gateway_rate_limited_total",
-        "vaultgate_gateway_sessions_active",
-        "vaultgate_gateway_sessions_created_total",
-        "vaultgate_gateway_tokens_issued_total",
-        "vaultgate_gateway_upstream_errors_total",
-        "vaultgate_gateway_mcp_requests_total",
-        "vaultgate_gateway_active_users",
-        "vaultgate_gateway_state_errors_total",
-    ] {
+    for name in DESIGN_METRICS.iter().filter(|m| m.starts_with("vaultgate_gateway_")) {
         assert!(text.contains(&format!("# TYPE {name} ")), "missing {name}");
     }
     assert_eq!(

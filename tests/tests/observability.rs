@@ -17,29 +17,7 @@ use serde_json::{Value, json};
 use vaultgate_tests::echo::{Echo, HF_USERS};
 use vaultgate_tests::mcp::{Era, Mcp};
 use vaultgate_tests::tokens::{TokenSpec, now};
-use vaultgate_tests::{Backend, Gateway, Proc, client, free_port, wait_ready};
-
-/// Every metric in the design's Observability table (names are a public interface).
-const DESIGN_METRICS: [&str; 18] = [
-    "vaultgate_gateway_requests_total",
-    "vaultgate_gateway_request_duration_seconds",
-    "vaultgate_gateway_upstream_duration_seconds",
-    "vaultgate_gateway_auth_failures_total",
-    "vaultgate_gateway_session_rejections_total",
-    "vaultgate_gateway_rate_limited_total",
-    "vaultgate_gateway_sessions_active",
-    "vaultgate_gateway_sessions_created_total",
-    "vaultgate_gateway_tokens_issued_total",
-    "vaultgate_gateway_upstream_errors_total",
-    "vaultgate_gateway_mcp_requests_total",
-    "vaultgate_gateway_active_users",
-    "vaultgate_gateway_state_errors_total",
-    "vaultgate_backend_tool_calls_total",
-    "vaultgate_backend_tool_duration_seconds",
-    "vaultgate_backend_rejected_paths_total",
-    "vaultgate_backend_identity_rejections_total",
-    "vaultgate_backend_index_notes",
-];
+use vaultgate_tests::{Backend, DESIGN_METRICS, Gateway, Proc, client, free_port, wait_ready};
 
 /// Metrics the code exports beyond the design's table.
 const OTHER_EXPORTED: [&str; 1] = ["vaultgate_backend_http_requests_total"];
