@@ -1,0 +1,225 @@
+//! The REST API for the web page. Same identity rule as MCP, same [`NoteService`] calls.
+//!
+//! `GET /api/notes?folder=&limit=&cursor=`, `GET|PUT|DELETE /api/notes/{path}`,
+//! `POST /api/notes/{path}/move`, `GET /api/search?q=&tags=&folder=&limit=`, `GET /api/tags`,
+//! `GET /api/backlinks/{path}`, `GET /api/me`. Note answers carry an `ETag` (the note's hash);
+//! `If-Match` on PUT and DELETE turns a stale write into 412.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vaultgate_shared::{Identity, UserId};
+
+use crate::http::respond::{error, json as json_response};
+use crate::http::{App, Body};
+use crate::percent;
+use crate::service::{NoteService, ServiceError, WriteRequest};
+
+/// A REST failure before or after the service call.
+enum Fail {
+    Service(ServiceError),
+    Plain(StatusCode, &'static str, String),
+}
+
+impl From<ServiceError> for Fail {
+    fn from(e: ServiceError) -> Self {
+        Fail::Service(e)
+    }
+}
+
+fn bad(msg: impl Into<String>) -> Fail {
+    Fail::Plain(StatusCode::BAD_REQUEST, "bad_request", msg.into())
+}
+
+async fn blocking<T: Send + 'static>(
+    notes: &Arc<NoteService>,
+    f: impl FnOnce(&NoteService) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, Fail> {
+    let notes = notes.clone();
+    tokio::task::spawn_blocking(move || f(&notes))
+        .await
+        .map_err(|_| Fail::Service(ServiceError::Internal))?
+        .map_err(Fail::Service)
+}
+
+fn with_etag(mut r: Response<Body>, hash: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\"")) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+fn query(req: &Request<Incoming>) -> Result<Vec<(String, String)>, Fail> {
+    percent::query_pairs(req.uri().query().unwrap_or(""))
+        .ok_or_else(|| bad("the query string is not valid percent-encoded UTF-8"))
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+fn number(q: &[(String, String)], name: &str) -> Result<Option<usize>, Fail> {
+    param(q, name)
+        .map(|v| {
+            v.parse::<usize>()
+                .map_err(|_| bad(format!("{name} must be a positive integer")))
+        })
+        .transpose()
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>, max: usize) -> Result<T, Fail> {
+    let body = Limited::new(req.into_body(), max)
+        .collect()
+        .await
+        .map_err(|_| {
+            Fail::Plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the request body is larger than {max} bytes"),
+            )
+        })?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| bad(format!("the request body is not the expected JSON: {e}")))
+}
+
+fn if_match(req: &Request<Incoming>) -> Option<String> {
+    req.headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[derive(Deserialize)]
+struct MoveBody {
+    new_path: String,
+}
+
+/// Answers one authenticated `/api/…` request.
+pub async fn route(app: &App, req: Request<Incoming>, identity: Identity, request_id: &str) -> Response<Body> {
+    match dispatch(app, req, identity.user).await {
+        Ok(r) => r,
+        Err(Fail::Service(e)) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            error(status, e.code(), &e.to_string(), request_id)
+        }
+        Err(Fail::Plain(status, code, msg)) => error(status, code, &msg, request_id),
+    }
+}
+
+async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Response<Body>, Fail> {
+    let method = req.method().clone();
+    let raw_path = req.uri().path().to_owned();
+    let notes = &app.notes;
+    let not_allowed = || {
+        Fail::Plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed here"),
+        )
+    };
+    match raw_path.as_str() {
+        "/api/me" => {
+            return if method == Method::GET {
+                Ok(json_response(StatusCode::OK, &json!({"user": user.as_str()})))
+            } else {
+                Err(not_allowed())
+            };
+        }
+        "/api/notes" | "/api/notes/" => {
+            if method != Method::GET {
+                return Err(not_allowed());
+            }
+            let q = query(&req)?;
+            let (folder, cursor) = (
+                param(&q, "folder").map(str::to_owned),
+                param(&q, "cursor").map(str::to_owned),
+            );
+            let limit = number(&q, "limit")?;
+            let list = blocking(notes, move |s| {
+                s.list(&user, folder.as_deref(), limit, cursor.as_deref())
+            })
+            .await?;
+            return Ok(json_response(StatusCode::OK, &list));
+        }
+        "/api/search" => {
+            if method != Method::GET {
+                return Err(not_allowed());
+            }
+            let q = query(&req)?;
+            let text = param(&q, "q").unwrap_or("").to_owned();
+            let tags: Vec<String> = param(&q, "tags")
+                .map(|t| t.split(',').map(str::to_owned).collect())
+                .unwrap_or_default();
+            let folder = param(&q, "folder").map(str::to_owned);
+            let limit = number(&q, "limit")?;
+            let hits = blocking(notes, move |s| s.search(&user, &text, &tags, folder.as_deref(), limit)).await?;
+            return Ok(json_response(StatusCode::OK, &json!({"results": hits})));
+        }
+        "/api/tags" => {
+            if method != Method::GET {
+                return Err(not_allowed());
+            }
+            let tags = blocking(notes, move |s| s.tags(&user)).await?;
+            return Ok(json_response(StatusCode::OK, &json!({"tags": tags})));
+        }
+        _ => {}
+    }
+    if let Some(rest) = raw_path.strip_prefix("/api/backlinks/") {
+        if method != Method::GET {
+            return Err(not_allowed());
+        }
+        let path =
+            percent::decode(rest, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
+        let links = blocking(notes, move |s| s.backlinks(&user, &path)).await?;
+        return Ok(json_response(StatusCode::OK, &json!({"backlinks": links})));
+    }
+    let Some(rest) = raw_path.strip_prefix("/api/notes/") else {
+        return Err(Fail::Plain(StatusCode::NOT_FOUND, "not_found", "no such route".into()));
+    };
+    // Note paths end in .md, so ".md/move" can only be the move action.
+    if let Some(note) = rest.strip_suffix("/move").filter(|n| n.ends_with(".md")) {
+        if method != Method::POST {
+            return Err(not_allowed());
+        }
+        let from =
+            percent::decode(note, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
+        let body: MoveBody = read_json(req, 64 * 1024).await?;
+        let moved = blocking(notes, move |s| s.move_note(&user, &from, &body.new_path)).await?;
+        let hash = moved.hash.clone();
+        return Ok(with_etag(json_response(StatusCode::OK, &moved), &hash));
+    }
+    let path = percent::decode(rest, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
+    match method {
+        Method::GET => {
+            let note = blocking(notes, move |s| s.read(&user, &path)).await?;
+            let hash = note.hash.clone();
+            Ok(with_etag(json_response(StatusCode::OK, &note), &hash))
+        }
+        Method::PUT => {
+            let header_match = if_match(&req);
+            let mut body: WriteRequest = read_json(req, app.max_body).await?;
+            if header_match.is_some() {
+                body.if_match = header_match;
+            }
+            let w = blocking(notes, move |s| s.write(&user, &path, body)).await?;
+            let mut v = serde_json::to_value(&w.note).unwrap_or(Value::Null);
+            v["created"] = Value::Bool(w.created);
+            let status = if w.created { StatusCode::CREATED } else { StatusCode::OK };
+            Ok(with_etag(json_response(status, &v), &w.note.hash))
+        }
+        Method::DELETE => {
+            let m = if_match(&req);
+            let shown = path.clone();
+            blocking(notes, move |s| s.delete(&user, &path, m.as_deref())).await?;
+            Ok(json_response(StatusCode::OK, &json!({"deleted": shown})))
+        }
+        _ => Err(not_allowed()),
+    }
+}

@@ -1,0 +1,223 @@
+//! The command line and environment of `vaultgate-backend`, parsed once at start into
+//! [`Settings`], so a bad setting stops the start instead of failing a request.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use vaultgate_shared::UserId;
+use vaultgate_shared::config::{LogFormat, Mode, Secret};
+use vaultgate_shared::identity::IdentityKey;
+
+/// vaultgate's vault backend: per-user Markdown notes, a SQLite FTS5 index, MCP tools and a
+/// REST API. It trusts only the identity assertion the gateway signs with IDENTITY_SECRET.
+#[derive(Debug, Parser)]
+#[command(name = "vaultgate-backend", version)]
+pub struct Cli {
+    /// Optional TOML file whose keys are the environment variable names below.
+    #[arg(long, env = "VAULTGATE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// `space` = production (no difference for the backend, which never invents secrets).
+    #[arg(long, env = "MODE", value_enum, default_value = "local", global = true)]
+    pub mode: Mode,
+
+    /// Private listener for MCP and the REST API (every route but GET /healthz needs an assertion).
+    #[arg(long, env = "BACKEND_LISTEN", default_value = "127.0.0.1:8001", global = true)]
+    pub listen: SocketAddr,
+
+    /// Unauthenticated operator listener: GET /metrics and GET /healthz. Keep it on loopback.
+    #[arg(long, env = "BACKEND_ADMIN_ADDR", default_value = "127.0.0.1:9092", global = true)]
+    pub admin_addr: SocketAddr,
+
+    /// Verifies X-Vault-Identity assertions; must equal the gateway's (at least 32 bytes).
+    #[arg(long, env = "IDENTITY_SECRET", hide_env_values = true, global = true)]
+    pub identity_secret: Option<Secret>,
+
+    /// Directory holding one folder of notes per user.
+    #[arg(long, env = "VAULT_BASE_PATH", default_value = "./data/vaults", global = true)]
+    pub vault_base_path: PathBuf,
+
+    /// The SQLite index (rebuildable from the vault files at any time).
+    #[arg(long, env = "DATABASE_PATH", default_value = "./data/index.db", global = true)]
+    pub database_path: PathBuf,
+
+    /// Largest note, in bytes, front matter included.
+    #[arg(long, env = "NOTE_MAX_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub note_max_bytes: u64,
+
+    /// Most notes one user may hold.
+    #[arg(long, env = "USER_MAX_NOTES", default_value_t = 10_000, global = true)]
+    pub user_max_notes: u64,
+
+    /// Most bytes one user's notes may take together.
+    #[arg(long, env = "USER_MAX_BYTES", default_value_t = 100 * 1024 * 1024, global = true)]
+    pub user_max_bytes: u64,
+
+    /// Host names accepted by /mcp (comma-separated, any port) [default: localhost, 127.0.0.1,
+    /// ::1, and the hosts of PUBLIC_URL and SPACE_HOST when set].
+    #[arg(long, env = "BACKEND_ALLOWED_HOSTS", value_delimiter = ',', global = true)]
+    pub allowed_hosts: Vec<String>,
+
+    /// `text` for people, `json` for one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP and the REST API (the default).
+    Serve,
+    /// Rebuild the index from the files on disk, with a progress bar.
+    Reindex {
+        /// Only this user's notes (default: every user).
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+/// Limits applied to every write.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub note_max_bytes: u64,
+    pub user_max_notes: u64,
+    pub user_max_bytes: u64,
+}
+
+/// Everything the server needs, checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub vault_base_path: PathBuf,
+    pub database_path: PathBuf,
+    pub limits: Limits,
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Why the configuration cannot be used; printed, then the process exits.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "IDENTITY_SECRET is not set: the backend verifies assertions signed by the gateway and cannot invent the secret they share; set the same value for both (e.g. openssl rand -base64 48)"
+    )]
+    MissingSecret,
+    #[error(transparent)]
+    WeakSecret(#[from] vaultgate_shared::identity::WeakSecret),
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+    #[error("--user: {0}")]
+    BadUser(#[from] vaultgate_shared::UserIdError),
+}
+
+impl Cli {
+    /// The verification key; refuses a missing or short secret.
+    pub fn identity_key(&self) -> Result<IdentityKey, ConfigError> {
+        let secret = self.identity_secret.as_ref().ok_or(ConfigError::MissingSecret)?;
+        Ok(IdentityKey::new(secret.expose())?)
+    }
+
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        for (name, v) in [
+            ("NOTE_MAX_BYTES", self.note_max_bytes),
+            ("USER_MAX_NOTES", self.user_max_notes),
+            ("USER_MAX_BYTES", self.user_max_bytes),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        Ok(Settings {
+            listen: self.listen,
+            admin_addr: self.admin_addr,
+            vault_base_path: self.vault_base_path.clone(),
+            database_path: self.database_path.clone(),
+            limits: Limits {
+                note_max_bytes: self.note_max_bytes,
+                user_max_notes: self.user_max_notes,
+                user_max_bytes: self.user_max_bytes,
+            },
+            allowed_hosts: allowed_hosts(
+                &self.allowed_hosts,
+                std::env::var("PUBLIC_URL").ok().as_deref(),
+                std::env::var("SPACE_HOST").ok().as_deref(),
+            ),
+        })
+    }
+
+    /// The user named by `reindex --user`, checked.
+    pub fn reindex_user(user: Option<&str>) -> Result<Option<UserId>, ConfigError> {
+        Ok(user.map(UserId::parse).transpose()?)
+    }
+}
+
+/// The explicit list, or loopback names plus the hosts of `PUBLIC_URL` and `SPACE_HOST`.
+pub fn allowed_hosts(explicit: &[String], public_url: Option<&str>, space_host: Option<&str>) -> Vec<String> {
+    let explicit: Vec<String> = explicit
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if !explicit.is_empty() {
+        return explicit;
+    }
+    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let from_url = public_url.and_then(|u| {
+        let rest = u.split_once("://").map_or(u, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        host_of(authority)
+    });
+    for h in [from_url, space_host.and_then(host_of)].into_iter().flatten() {
+        if !hosts.contains(&h) {
+            hosts.push(h);
+        }
+    }
+    hosts
+}
+
+/// The host part of `host[:port]` (IPv6 in brackets), lowercased.
+fn host_of(authority: &str) -> Option<String> {
+    let a = authority.trim();
+    let host = if let Some(rest) = a.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        a.split(':').next().unwrap_or("")
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_hosts_defaults_and_overrides() {
+        let d = allowed_hosts(&[], None, None);
+        assert_eq!(d, ["localhost", "127.0.0.1", "::1"]);
+        let d = allowed_hosts(&[], Some("https://Me-Vault.hf.space:443/x"), Some("me-vault.hf.space"));
+        assert_eq!(d, ["localhost", "127.0.0.1", "::1", "me-vault.hf.space"]);
+        let d = allowed_hosts(&[], Some("http://[::2]:7860"), Some("other.example"));
+        assert_eq!(d, ["localhost", "127.0.0.1", "::1", "::2", "other.example"]);
+        let d = allowed_hosts(&["a.example".into(), " ".into()], Some("http://x"), None);
+        assert_eq!(d, ["a.example"]);
+    }
+
+    #[test]
+    fn missing_or_short_secret_is_refused() {
+        let cli = Cli::try_parse_from(["vaultgate-backend"]).unwrap();
+        let cli = Cli {
+            identity_secret: None,
+            ..cli
+        };
+        assert!(matches!(cli.identity_key(), Err(ConfigError::MissingSecret)));
+        let cli = Cli {
+            identity_secret: Some(Secret::new("short")),
+            ..cli
+        };
+        assert!(matches!(cli.identity_key(), Err(ConfigError::WeakSecret(_))));
+    }
+}

@@ -1,0 +1,148 @@
+//! The main listener: identity first, then `/mcp` or the REST API; plus the admin listener.
+
+pub mod admin;
+pub mod respond;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use vaultgate_shared::headers::REQUEST_ID;
+use vaultgate_shared::identity::IdentityKey;
+
+use crate::api;
+use crate::identity::authenticate;
+use crate::mcp::McpService;
+use crate::metrics::Metrics;
+use crate::service::NoteService;
+use respond::{error, json};
+
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// What the main listener needs.
+pub struct App {
+    pub notes: Arc<NoteService>,
+    pub key: IdentityKey,
+    pub metrics: Metrics,
+    pub mcp: McpService,
+    /// Largest REST request body.
+    pub max_body: usize,
+}
+
+/// The low-cardinality `route` label of `vaultgate_backend_http_requests_total`.
+pub fn route_label(method: &Method, path: &str) -> &'static str {
+    if path == "/healthz" {
+        return "healthz";
+    }
+    if path == "/mcp" || path.starts_with("/mcp/") {
+        return "mcp";
+    }
+    match path {
+        "/api/notes" | "/api/notes/" => return "api_notes",
+        "/api/search" => return "api_search",
+        "/api/tags" => return "api_tags",
+        "/api/me" => return "api_me",
+        _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/api/notes/") {
+        return if method == Method::POST && rest.ends_with("/move") {
+            "api_move"
+        } else {
+            "api_note"
+        };
+    }
+    if path.starts_with("/api/backlinks/") {
+        return "api_backlinks";
+    }
+    "other"
+}
+
+impl App {
+    /// Handles one request and counts it.
+    pub async fn handle(self: Arc<Self>, mut req: Request<Incoming>) -> Response<Body> {
+        let route = route_label(req.method(), req.uri().path());
+        let request_id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| vaultgate_shared::headers::is_valid_request_id(v))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let response = if route == "healthz" && req.method() == Method::GET {
+            json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+        } else {
+            match authenticate(&self.key, &self.metrics, req.headers(), &request_id) {
+                Err(e) => error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string(), &request_id),
+                Ok(identity) if route == "mcp" => {
+                    req.extensions_mut().insert(identity);
+                    self.mcp.handle(req).await
+                }
+                Ok(identity) => api::route(&self, req, identity, &request_id).await,
+            }
+        };
+        self.metrics
+            .http_requests
+            .with_label_values(&[route, response.status().as_str()])
+            .inc();
+        response
+    }
+}
+
+/// Serves `listener` until `shutdown` resolves, then lets in-flight requests finish (briefly).
+pub async fn serve<F>(
+    listener: TcpListener,
+    handler: Arc<dyn Fn(Request<Incoming>) -> futures_like::BoxFuture<Response<Body>> + Send + Sync>,
+    shutdown: F,
+) where
+    F: std::future::Future<Output = ()>,
+{
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer): (_, SocketAddr) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let handler = handler.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let fut = handler(req);
+                    async move { Ok::<_, Infallible>(fut.await) }
+                });
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still busy after 5 s; closing them");
+    }
+}
+
+/// A boxed future, without pulling in the `futures` crate.
+pub mod futures_like {
+    pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+}

@@ -1,0 +1,400 @@
+//! The SQLite index: one writer connection, a few readers, WAL.
+//!
+//! Every statement names `user_id`; nothing here can return another user's rows.
+
+pub mod schema;
+pub mod search;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use crate::notes::{ParsedNote, link_key};
+use crate::vault::{FileStamp, Folder, NotePath};
+
+pub use search::{SearchHit, SearchRequest};
+
+/// A note as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoteSummary {
+    pub path: String,
+    pub title: String,
+    pub tags: Vec<String>,
+    pub hash: String,
+    pub size: u64,
+    /// Last modification, RFC 3339 UTC.
+    pub modified: String,
+}
+
+/// What the index remembers of a file, for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedFile {
+    pub path: String,
+    pub stamp: FileStamp,
+    pub hash: String,
+}
+
+/// A note that links to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Backlink {
+    pub path: String,
+    pub title: String,
+}
+
+/// A tag and how many of the user's notes carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagCount {
+    pub tag: String,
+    pub count: u64,
+}
+
+/// The index database.
+pub struct Index {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("path", &self.path).finish()
+    }
+}
+
+/// Formats nanoseconds since the epoch as RFC 3339 UTC (seconds precision).
+pub fn rfc3339(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoteSummary> {
+    let tags: String = r.get(2)?;
+    Ok(NoteSummary {
+        path: r.get(0)?,
+        title: r.get(1)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        hash: r.get(3)?,
+        size: r.get::<_, i64>(4)? as u64,
+        modified: rfc3339(r.get(5)?),
+    })
+}
+
+const SUMMARY_COLS: &str = "path, title, tags, hash, size, mtime_ns";
+
+impl Index {
+    /// Opens (creating) the database and its tables.
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let writer = Connection::open(path)?;
+        schema::configure(&writer)?;
+        writer.execute_batch(schema::SCHEMA)?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Runs `f` on a reader connection (opened on demand, returned to the pool after).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let conn = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open(&self.path)?;
+                schema::configure(&c)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Runs `f` in a write transaction on the single writer connection.
+    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` on the writer connection outside a transaction (for pragmas).
+    pub fn with_writer<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        f(&self.writer.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Number of notes for everyone (the `vaultgate_backend_index_notes` gauge).
+    pub fn total_notes(&self) -> rusqlite::Result<i64> {
+        self.read(|c| c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0)))
+    }
+}
+
+/// Inserts or replaces one note's rows (notes, FTS, tags, links) inside `tx`.
+pub fn upsert(
+    tx: &Transaction<'_>,
+    user: &str,
+    path: &NotePath,
+    note: &ParsedNote,
+    stamp: FileStamp,
+    hash: &str,
+) -> rusqlite::Result<()> {
+    let tags_json = serde_json::to_string(&note.tags).unwrap_or_else(|_| "[]".into());
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM notes WHERE user_id = ?1 AND path = ?2")?
+        .query_row(params![user, path.as_str()], |r| r.get(0))
+        .optional()?;
+    let id = match existing {
+        Some(id) => {
+            tx.prepare_cached(
+                "UPDATE notes SET title = ?3, title_key = ?4, tags = ?5, size = ?6, mtime_ns = ?7, hash = ?8
+                 WHERE id = ?1 AND user_id = ?2",
+            )?
+            .execute(params![
+                id,
+                user,
+                note.title,
+                note.title.to_lowercase(),
+                tags_json,
+                stamp.size as i64,
+                stamp.mtime_ns,
+                hash
+            ])?;
+            tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?.execute([id])?;
+            tx.prepare_cached("DELETE FROM tags WHERE note_id = ?1 AND user_id = ?2")?
+                .execute(params![id, user])?;
+            tx.prepare_cached("DELETE FROM links WHERE note_id = ?1 AND user_id = ?2")?
+                .execute(params![id, user])?;
+            id
+        }
+        None => tx
+            .prepare_cached(
+                "INSERT INTO notes (user_id, path, folder, title, title_key, stem_key, path_key, tags, size, mtime_ns, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+            )?
+            .query_row(
+                params![
+                    user,
+                    path.as_str(),
+                    path.folder(),
+                    note.title,
+                    note.title.to_lowercase(),
+                    link_key(path.stem()),
+                    link_key(path.without_extension()),
+                    tags_json,
+                    stamp.size as i64,
+                    stamp.mtime_ns,
+                    hash
+                ],
+                |r| r.get(0),
+            )?,
+    };
+    tx.prepare_cached("INSERT INTO notes_fts (rowid, title, body, owner) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![id, note.title, note.body, schema::owner_token(user)])?;
+    let mut tag_stmt = tx.prepare_cached("INSERT OR IGNORE INTO tags (user_id, note_id, tag) VALUES (?1, ?2, ?3)")?;
+    for tag in &note.tags {
+        tag_stmt.execute(params![user, id, tag])?;
+    }
+    let mut link_stmt =
+        tx.prepare_cached("INSERT OR IGNORE INTO links (user_id, note_id, target_key) VALUES (?1, ?2, ?3)")?;
+    for target in &note.links {
+        link_stmt.execute(params![user, id, link_key(target)])?;
+    }
+    Ok(())
+}
+
+/// Removes one note's rows; true when there was one.
+pub fn remove(tx: &Transaction<'_>, user: &str, path: &str) -> rusqlite::Result<bool> {
+    let id: Option<i64> = tx
+        .prepare_cached("SELECT id FROM notes WHERE user_id = ?1 AND path = ?2")?
+        .query_row(params![user, path], |r| r.get(0))
+        .optional()?;
+    let Some(id) = id else { return Ok(false) };
+    tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("DELETE FROM tags WHERE note_id = ?1 AND user_id = ?2")?
+        .execute(params![id, user])?;
+    tx.prepare_cached("DELETE FROM links WHERE note_id = ?1 AND user_id = ?2")?
+        .execute(params![id, user])?;
+    tx.prepare_cached("DELETE FROM notes WHERE id = ?1 AND user_id = ?2")?
+        .execute(params![id, user])?;
+    Ok(true)
+}
+
+/// Removes every row of `user`; returns how many notes there were.
+pub fn remove_user(tx: &Transaction<'_>, user: &str) -> rusqlite::Result<usize> {
+    tx.execute(
+        "DELETE FROM notes_fts WHERE rowid IN (SELECT id FROM notes WHERE user_id = ?1)",
+        [user],
+    )?;
+    tx.execute("DELETE FROM tags WHERE user_id = ?1", [user])?;
+    tx.execute("DELETE FROM links WHERE user_id = ?1", [user])?;
+    tx.execute("DELETE FROM notes WHERE user_id = ?1", [user])
+}
+
+/// The user's note count and total bytes.
+pub fn usage(conn: &Connection, user: &str) -> rusqlite::Result<(u64, u64)> {
+    conn.prepare_cached("SELECT count(*), coalesce(sum(size), 0) FROM notes WHERE user_id = ?1")?
+        .query_row([user], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))
+}
+
+/// One note's summary.
+pub fn summary_of(conn: &Connection, user: &str, path: &str) -> rusqlite::Result<Option<NoteSummary>> {
+    conn.prepare_cached(&format!(
+        "SELECT {SUMMARY_COLS} FROM notes WHERE user_id = ?1 AND path = ?2"
+    ))?
+    .query_row(params![user, path], summary)
+    .optional()
+}
+
+/// Notes in path order after `after`, in `folder` (and below); `limit + 1` rows tell if more exist.
+pub fn list(
+    conn: &Connection,
+    user: &str,
+    folder: &Folder,
+    after: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<NoteSummary>> {
+    let prefix = if folder.as_str().is_empty() {
+        String::new()
+    } else {
+        format!("{}/", folder.as_str())
+    };
+    conn.prepare_cached(&format!(
+        "SELECT {SUMMARY_COLS} FROM notes
+         WHERE user_id = ?1 AND path > ?2 AND (?3 = '' OR substr(path, 1, ?4) = ?3)
+         ORDER BY path LIMIT ?5"
+    ))?
+    .query_map(
+        params![user, after, prefix, prefix.chars().count() as i64, limit as i64],
+        summary,
+    )?
+    .collect()
+}
+
+/// Every indexed file of `user`, for reconciliation.
+pub fn files(conn: &Connection, user: &str) -> rusqlite::Result<Vec<IndexedFile>> {
+    conn.prepare_cached("SELECT path, size, mtime_ns, hash FROM notes WHERE user_id = ?1")?
+        .query_map([user], |r| {
+            Ok(IndexedFile {
+                path: r.get(0)?,
+                stamp: FileStamp {
+                    size: r.get::<_, i64>(1)? as u64,
+                    mtime_ns: r.get(2)?,
+                },
+                hash: r.get(3)?,
+            })
+        })?
+        .collect()
+}
+
+/// Users that have rows in the index.
+pub fn users(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached("SELECT DISTINCT user_id FROM notes")?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
+/// Updates only the stored mtime (content unchanged).
+pub fn touch(tx: &Transaction<'_>, user: &str, path: &str, stamp: FileStamp) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE notes SET mtime_ns = ?3, size = ?4 WHERE user_id = ?1 AND path = ?2")?
+        .execute(params![user, path, stamp.mtime_ns, stamp.size as i64])?;
+    Ok(())
+}
+
+/// Which note a link written in `source_folder` with key `key` points to: for a link that names
+/// a folder (`[[a/b]]`) the note at exactly that path first; otherwise (and then) by title or
+/// file stem, preferring the same folder, then the shortest path, then the lexicographically first.
+pub fn resolve_link(conn: &Connection, user: &str, source_folder: &str, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT path FROM notes
+         WHERE user_id = ?1 AND (path_key = ?2 OR title_key = ?2 OR stem_key = ?2)
+         ORDER BY (instr(?2, '/') > 0 AND path_key = ?2) DESC, (folder = ?3) DESC, length(path), path LIMIT 1",
+    )?
+    .query_row(params![user, key, source_folder], |r| r.get(0))
+    .optional()
+}
+
+/// Notes whose wikilinks resolve to `target`.
+pub fn backlinks(conn: &Connection, user: &str, target: &NotePath) -> rusqlite::Result<Vec<Backlink>> {
+    let Some((title_key, stem_key, path_key)) = conn
+        .prepare_cached("SELECT title_key, stem_key, path_key FROM notes WHERE user_id = ?1 AND path = ?2")?
+        .query_row(params![user, target.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })
+        .optional()?
+    else {
+        return Ok(Vec::new());
+    };
+    let candidates: Vec<(String, String, String, String)> = conn
+        .prepare_cached(
+            "SELECT n.path, n.title, n.folder, l.target_key FROM links l JOIN notes n ON n.id = l.note_id
+             WHERE l.user_id = ?1 AND n.user_id = ?1 AND l.target_key IN (?2, ?3, ?4) AND n.path != ?5
+             ORDER BY n.path",
+        )?
+        .query_map(params![user, title_key, stem_key, path_key, target.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out: Vec<Backlink> = Vec::new();
+    for (path, title, folder, key) in candidates {
+        if out.last().is_some_and(|b| b.path == path) {
+            continue;
+        }
+        if resolve_link(conn, user, &folder, &key)?.as_deref() == Some(target.as_str()) {
+            out.push(Backlink { path, title });
+        }
+    }
+    Ok(out)
+}
+
+/// The user's tags with counts, most used first.
+pub fn tags(conn: &Connection, user: &str) -> rusqlite::Result<Vec<TagCount>> {
+    conn.prepare_cached("SELECT tag, count(*) AS c FROM tags WHERE user_id = ?1 GROUP BY tag ORDER BY c DESC, tag")?
+        .query_map([user], |r| {
+            Ok(TagCount {
+                tag: r.get(0)?,
+                count: r.get::<_, i64>(1)? as u64,
+            })
+        })?
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000_000_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
+    }
+}

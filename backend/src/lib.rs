@@ -1,0 +1,16 @@
+//! vaultgate's backend: user-scoped Markdown vaults, a SQLite FTS5 index, MCP tools and a REST
+//! API, trusting nobody but a valid identity assertion from the gateway.
+
+pub mod api;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod index;
+pub mod mcp;
+pub mod metrics;
+pub mod notes;
+pub mod percent;
+pub mod reindex;
+pub mod server;
+pub mod service;
+pub mod vault;

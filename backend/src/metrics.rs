@@ -1,0 +1,101 @@
+//! The backend's Prometheus metrics, in a registry it owns. Labels are low-cardinality only:
+//! never a user id, a path or a token.
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+/// Every metric the backend exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub tool_calls: IntCounterVec,
+    pub tool_duration: HistogramVec,
+    pub rejected_paths: IntCounterVec,
+    pub identity_rejections: IntCounterVec,
+    pub index_notes: IntGauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "vaultgate_backend_http_requests_total",
+                "Requests that reached the backend's main listener, by route and status.",
+            ),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        let tool_calls = IntCounterVec::new(
+            Opts::new(
+                "vaultgate_backend_tool_calls_total",
+                "MCP tool calls by tool and outcome.",
+            ),
+            &["tool", "outcome"],
+        )
+        .expect("valid metric");
+        let tool_duration = HistogramVec::new(
+            HistogramOpts::new("vaultgate_backend_tool_duration_seconds", "MCP tool call duration.").buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["tool"],
+        )
+        .expect("valid metric");
+        let rejected_paths = IntCounterVec::new(
+            Opts::new(
+                "vaultgate_backend_rejected_paths_total",
+                "Note paths refused by the validator, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let identity_rejections = IntCounterVec::new(
+            Opts::new(
+                "vaultgate_backend_identity_rejections_total",
+                "Requests refused because their identity assertion was missing or invalid, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let index_notes =
+            IntGauge::new("vaultgate_backend_index_notes", "Notes in the index, all users.").expect("valid metric");
+        for c in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(tool_calls.clone()),
+            Box::new(tool_duration.clone()),
+            Box::new(rejected_paths.clone()),
+            Box::new(identity_rejections.clone()),
+            Box::new(index_notes.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Self {
+            registry,
+            http_requests,
+            tool_calls,
+            tool_duration,
+            rejected_paths,
+            identity_rejections,
+            index_notes,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        buf
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
