@@ -75,6 +75,14 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
+        // Pre-registered so that the first rejection after a start is visible to increase()
+        // and the alerts on these counters fire on it.
+        for reason in crate::vault::paths::REJECTION_REASONS {
+            rejected_paths.with_label_values(&[reason]);
+        }
+        for reason in vaultgate_shared::identity::REJECTION_REASONS {
+            identity_rejections.with_label_values(&[reason]);
+        }
         Self {
             registry,
             http_requests,

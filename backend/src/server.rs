@@ -119,10 +119,10 @@ pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError>
         })
     };
     let admin_handler: Arc<dyn Fn(_) -> BoxFuture<_> + Send + Sync> = {
-        let metrics = metrics.clone();
+        let (metrics, notes) = (metrics.clone(), app.notes.clone());
         Arc::new(move |req| {
-            let r = http::admin::handle(&metrics, &req);
-            Box::pin(async move { r }) as BoxFuture<_>
+            let (metrics, notes) = (metrics.clone(), notes.clone());
+            Box::pin(async move { http::admin::handle(&metrics, &notes, &req).await }) as BoxFuture<_>
         })
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -60,6 +60,22 @@ pub enum IdentityError {
     Token(#[from] JwtError),
 }
 
+/// Every `IdentityError::reason()` value (for pre-registering metric series).
+pub const REJECTION_REASONS: [&str; 12] = [
+    "missing",
+    "malformed",
+    "user_mismatch",
+    "lifetime_too_long",
+    "bad_session",
+    "too_large",
+    "bad_signature",
+    "expired",
+    "not_yet_valid",
+    "wrong_issuer",
+    "wrong_audience",
+    "bad_subject",
+];
+
 impl IdentityError {
     /// The low-cardinality reason used in metrics and logs.
     pub fn reason(&self) -> &'static str {
@@ -332,6 +348,11 @@ mod tests {
             ),
         ];
         for (name, token, want) in cases {
+            assert!(
+                REJECTION_REASONS.contains(&want.reason()),
+                "{name}: unlisted reason {}",
+                want.reason()
+            );
             assert_eq!(verify_identity(&key(), &token), Err(want), "{name}");
         }
     }

@@ -163,3 +163,33 @@ fn the_backend_refuses_anything_that_did_not_come_through_the_gateway() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[test]
+fn usage_report_includes_vault_sizes_from_the_backend() {
+    let backend = Backend::start();
+    let gw = Gateway::start(
+        &backend.url(),
+        &[("BACKEND_ADMIN_URL", &format!("http://127.0.0.1:{}", backend.admin_port))],
+    );
+    for (user, n) in [("big", 3), ("small", 1)] {
+        let mut c = Mcp::new(&format!("{}/mcp", gw.url()), &gw.token(user), Era::Modern);
+        for i in 0..n {
+            c.ok(
+                "write_note",
+                json!({"path": format!("n{i}.md"), "body": "x".repeat(100)}),
+            );
+        }
+    }
+    let usage: Value = client()
+        .get(format!("http://127.0.0.1:{}/admin/usage", gw.admin_port))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let vaults = usage["backend"]["vaults"].as_array().expect("vault sizes relayed");
+    assert_eq!(vaults[0]["user"], "big");
+    assert_eq!(vaults[0]["notes"], 3);
+    assert!(vaults[0]["bytes"].as_u64().unwrap() >= 300);
+    assert_eq!(vaults[1]["user"], "small");
+    assert_eq!(usage["active_users_1h"], 2);
+}

@@ -265,6 +265,21 @@ pub fn usage(conn: &Connection, user: &str) -> rusqlite::Result<(u64, u64)> {
         .query_row([user], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))
 }
 
+/// Every user's note count and total bytes, largest vault first (the operator's usage report).
+pub fn vault_sizes(conn: &Connection) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, count(*), coalesce(sum(size), 0) AS bytes FROM notes GROUP BY user_id ORDER BY bytes DESC, user_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)? as u64,
+            r.get::<_, i64>(2)? as u64,
+        ))
+    })?;
+    rows.collect()
+}
+
 /// One note's summary.
 pub fn summary_of(conn: &Connection, user: &str, path: &str) -> rusqlite::Result<Option<NoteSummary>> {
     conn.prepare_cached(&format!(

@@ -44,6 +44,23 @@ pub enum PathError {
     Escapes,
 }
 
+/// Every `PathError::reason()` value (for pre-registering the metric's series).
+pub const REJECTION_REASONS: [&str; 13] = [
+    "empty",
+    "too_long",
+    "segment_too_long",
+    "absolute",
+    "backslash",
+    "control_character",
+    "forbidden_character",
+    "empty_segment",
+    "dot_segment",
+    "hidden_or_trailing_dot",
+    "reserved_name",
+    "not_markdown",
+    "escapes",
+];
+
 impl PathError {
     /// Low-cardinality label for `vaultgate_backend_rejected_paths_total{reason}`.
     pub fn reason(&self) -> &'static str {
