@@ -37,8 +37,7 @@ fn parse_body(content_type: &str, text: &str) -> Option<Value> {
         text.lines()
             .filter_map(|l| l.strip_prefix("data:"))
             .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-            .filter(|v| v.get("id").is_some())
-            .next_back()
+            .rfind(|v| v.get("id").is_some())
     } else {
         serde_json::from_str(text).ok()
     }
