@@ -8,6 +8,9 @@ use pingora::proxy::Session;
 use vaultgate_shared::ErrorBody;
 use vaultgate_shared::headers::REQUEST_ID;
 
+/// Largest unread request body drained (rather than the connection closed) after a refusal.
+const DRAIN_MAX_BYTES: u64 = 16 * 1024;
+
 /// JSON-RPC error code used for gateway refusals on `/mcp` (implementation-defined range).
 pub const JSONRPC_GATEWAY_ERROR: i64 = -32001;
 
@@ -83,8 +86,18 @@ impl Answer {
         resp.insert_header("cache-control", "no-store")?;
         resp.insert_header(REQUEST_ID, request_id)?;
         if !body_read && !session.is_body_empty() {
-            // An unread request body would be parsed as the next request: do not reuse the connection.
-            session.set_keepalive(None);
+            // An unread body would be parsed as the next request. A small declared one is read
+            // and dropped so the connection stays usable (refusals are frequent under a flood,
+            // and reconnecting costs more than reading a few KiB); anything else closes it.
+            let small = session
+                .req_header()
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .is_some_and(|n| n <= DRAIN_MAX_BYTES);
+            if !small || session.drain_request_body().await.is_err() {
+                session.set_keepalive(None);
+            }
         }
         session.write_response_header(Box::new(resp), false).await?;
         session.write_response_body(Some(self.body), true).await?;

@@ -53,6 +53,14 @@ impl IdentitySigner {
 /// Removes what the client must not pass to the backend: `x-vault-*` (any case, all
 /// copies), `Authorization`, and the gateway cookie (other cookies stay).
 pub fn strip_client_identity(req: &mut RequestHeader) {
+    if req.headers.keys().any(|name| headers::is_reserved(name.as_str())) {
+        strip_reserved(req);
+    }
+    req.remove_header(&http::header::AUTHORIZATION);
+    strip_gateway_cookie(req);
+}
+
+fn strip_reserved(req: &mut RequestHeader) {
     let reserved: Vec<http::HeaderName> = req
         .headers
         .keys()
@@ -62,8 +70,6 @@ pub fn strip_client_identity(req: &mut RequestHeader) {
     for name in reserved {
         req.remove_header(&name);
     }
-    req.remove_header(&http::header::AUTHORIZATION);
-    strip_gateway_cookie(req);
 }
 
 fn strip_gateway_cookie(req: &mut RequestHeader) {

@@ -43,7 +43,8 @@ pub struct Gateway {
     pub proxies: TrustedProxies,
     pub metrics_token: Option<Secret>,
     pub sniff_max: usize,
-    /// Token ids whose success was audited recently: one audit line per token per few minutes.
+    /// Token ids whose success, and users or IPs whose rate limiting, were audited recently:
+    /// one audit line per token (or limited client) per few minutes.
     pub audited: moka::sync::Cache<String, ()>,
 }
 
@@ -159,7 +160,17 @@ impl Gateway {
         user: Option<&UserId>,
     ) -> pingora::Result<bool> {
         self.metrics.rate_limited.with_label_values(&[l.scope.label()]).inc();
-        audit::rate_limited(l.scope.label(), user, ctx.client_ip, &ctx.request_id);
+        // One audit line per limited user or IP per few minutes: a flood must not become a log flood
+        // (the metric counts every refusal).
+        let who = match (user, ctx.client_ip) {
+            (Some(u), _) => format!("rl:{}:{u}", l.scope.label()),
+            (None, Some(ip)) => format!("rl:{}:{ip}", l.scope.label()),
+            (None, None) => format!("rl:{}", l.scope.label()),
+        };
+        if !self.audited.contains_key(&who) {
+            self.audited.insert(who, ());
+            audit::rate_limited(l.scope.label(), user, ctx.client_ip, &ctx.request_id);
+        }
         let mut a = Answer::error(
             429,
             "rate_limited",

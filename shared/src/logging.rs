@@ -8,8 +8,18 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber; call once, first thing in `main`.
 pub fn init(format: LogFormat) {
-    let _ = tracing_log::LogTracer::init();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Records above the filter's most verbose level are dropped at the bridge, before any
+    // formatting work (Pingora logs a lot at debug level on the hot path).
+    let max = match filter.max_level_hint() {
+        Some(tracing_subscriber::filter::LevelFilter::OFF) => log::LevelFilter::Off,
+        Some(tracing_subscriber::filter::LevelFilter::ERROR) => log::LevelFilter::Error,
+        Some(tracing_subscriber::filter::LevelFilter::WARN) => log::LevelFilter::Warn,
+        Some(tracing_subscriber::filter::LevelFilter::INFO) => log::LevelFilter::Info,
+        Some(tracing_subscriber::filter::LevelFilter::DEBUG) => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    let _ = tracing_log::LogTracer::builder().with_max_level(max).init();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
