@@ -133,6 +133,7 @@ gateway() {
   local name=$1 port=$2 admin=$3; shift 3
   start "$name" env IDENTITY_SECRET="$SECRET_ID" JWT_SECRET_KEY="$SECRET_JWT" PORT="$port" LISTEN_HOST=127.0.0.1 \
     ADMIN_ADDR="127.0.0.1:$admin" BACKEND_URL="http://127.0.0.1:$P_UP" PUBLIC_URL="$ISSUER" GATEWAY_THREADS=1 \
+    GATEWAY_STATE="${BENCH_STATE:-sqlite}" GATEWAY_STATE_PATH="$OUT/state/$name-$port.db" \
     RATE_LIMIT_PER_MINUTE=100000000 RATE_LIMIT_BURST=100000000 "$@" "$BIN/vaultgate-gateway"
 }
 mint() { JWT_SECRET_KEY="$SECRET_JWT" PUBLIC_URL="$ISSUER" "$BIN/vaultgate-gateway" mint-token --user "$1" 2>/dev/null; }

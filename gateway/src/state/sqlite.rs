@@ -211,7 +211,6 @@ impl SessionStore for SqliteSessions {
                 })
                 .await?;
         }
-        self.touched.insert(id.clone(), ());
         Ok(id)
     }
 
