@@ -103,7 +103,9 @@ pub fn run(settings: &Settings, resolved: &Resolved) -> Result<(), StartError> {
         // Measured faster on two cores (NOTES.md); requests are short and independent.
         work_stealing: false,
         grace_period_seconds: Some(settings.shutdown_grace_secs),
-        graceful_shutdown_timeout_seconds: Some(settings.shutdown_grace_secs),
+        // In-flight requests had the grace period; what is left after it (idle keep-alive
+        // connections, background tasks) is not worth another wait.
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
