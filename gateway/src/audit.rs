@@ -41,6 +41,12 @@ pub fn session_event(event: &str, user: &UserId, reason: Option<&str>, ip: Optio
     tracing::info!(target: "audit", event, user = user.as_str(), reason, ip = ip.map(display_ip), request_id);
 }
 
+/// A browser sign-in finished (or failed), with the outcome label of `vaultgate_gateway_signins_total`.
+pub fn signin_event(outcome: &str, user: Option<&UserId>, detail: Option<&str>, ip: Option<IpAddr>, request_id: &str) {
+    let detail: Option<String> = detail.map(|d| d.chars().take(200).collect());
+    tracing::info!(target: "audit", event = "signin", outcome, user = user.map(UserId::as_str), detail, ip = ip.map(display_ip), request_id);
+}
+
 fn display_ip(ip: IpAddr) -> String {
     ip.to_string()
 }

@@ -176,6 +176,22 @@ pub struct Settings {
     #[arg(long, env = "OAUTH_SCOPES")]
     pub oauth_scopes: Option<String>,
 
+    /// Only these Hugging Face users (names or account ids, comma-separated) may sign in; empty = anyone.
+    #[arg(long, env = "ALLOWED_USERS", value_delimiter = ',')]
+    pub allowed_users: Vec<String>,
+
+    /// Only members of these Hugging Face organisations (comma-separated) may sign in; empty = anyone.
+    #[arg(long, env = "ALLOWED_ORGS", value_delimiter = ',')]
+    pub allowed_orgs: Vec<String>,
+
+    /// MODE=local: the user of the page's "continue as local user" (loopback browsers only).
+    #[arg(long, env = "LOCAL_USER", default_value = "local")]
+    pub local_user: String,
+
+    /// Serve the web page at `/` and `/static/` (turn off when the backend serves its own page there).
+    #[arg(long, env = "WEB_UI", default_value_t = true, action = clap::ArgAction::Set)]
+    pub web_ui: bool,
+
     /// The Space's host name (injected by Spaces), used for the default PUBLIC_URL.
     #[arg(long, env = "SPACE_HOST")]
     pub space_host: Option<String>,
@@ -239,6 +255,8 @@ pub enum ConfigError {
     BadPublicUrl(String),
     #[error("GATEWAY_STATE '{0}' is not available; use 'sqlite' or 'memory' (the Redis store does not exist yet)")]
     UnsupportedState(String),
+    #[error("LOCAL_USER '{0}' must match [A-Za-z0-9_-]{{1,64}}")]
+    BadLocalUser(String),
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
     #[error("MCP_SNIFF_MAX_BYTES must be between 1 KiB and 64 KiB (Pingora's request body buffer)")]
@@ -361,6 +379,9 @@ impl Settings {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
             }
+        }
+        if vaultgate_shared::UserId::parse(&self.local_user).is_err() {
+            return Err(ConfigError::BadLocalUser(self.local_user.clone()));
         }
         if !(1024..=64 * 1024).contains(&self.mcp_sniff_max_bytes) {
             return Err(ConfigError::SniffLimit);

@@ -10,7 +10,7 @@ use prometheus::{
 };
 
 /// Every reason an authentication can fail, pre-registered so dashboards see zeros.
-pub const AUTH_FAILURE_REASONS: [&str; 11] = [
+pub const AUTH_FAILURE_REASONS: [&str; 12] = [
     "missing",
     "malformed",
     "bad_signature",
@@ -22,6 +22,7 @@ pub const AUTH_FAILURE_REASONS: [&str; 11] = [
     "revoked",
     "hf_rejected",
     "too_large",
+    "not_allowed",
 ];
 
 /// State-store operations, pre-registered so an alert on errors has a series to watch.
@@ -43,6 +44,7 @@ pub struct Metrics {
     pub mcp_requests: IntCounterVec,
     pub active_users: IntGaugeVec,
     pub state_errors: IntCounterVec,
+    pub signins: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -152,6 +154,12 @@ impl Metrics {
                 "State store failures, by store and operation.",
                 &["backend", "op"],
             ),
+            signins: counter(
+                &r,
+                "vaultgate_gateway_signins_total",
+                "Browser sign-ins (Hugging Face OAuth or local), by outcome.",
+                &["outcome"],
+            ),
             registry: r,
         };
         for reason in AUTH_FAILURE_REASONS {
@@ -163,8 +171,11 @@ impl Metrics {
         for scope in ["user", "ip", "auth_failure"] {
             m.rate_limited.with_label_values(&[scope]);
         }
-        for via in ["oauth", "exchange", "refresh", "cli"] {
+        for via in ["oauth", "exchange", "refresh", "cli", "local"] {
             m.tokens_issued.with_label_values(&[via]);
+        }
+        for outcome in crate::signin::OUTCOMES {
+            m.signins.with_label_values(&[outcome]);
         }
         for kind in ["connect", "timeout", "reset"] {
             m.upstream_errors.with_label_values(&[kind]);

@@ -26,6 +26,7 @@ use crate::ratelimit::{Limited, RateLimiter};
 use crate::routes::Route;
 use crate::sessions::era::{RpcPeek, scan_method};
 use crate::sessions::{Era, Lookup, SessionStore};
+use crate::signin::SignIn;
 use crate::token_endpoints;
 use crate::upstream::{Backend, UpstreamFailure};
 use crate::usage::Usage;
@@ -46,6 +47,12 @@ pub struct Gateway {
     /// Token ids whose success, and users or IPs whose rate limiting, were audited recently:
     /// one audit line per token (or limited client) per few minutes.
     pub audited: moka::sync::Cache<String, ()>,
+    /// Browser sign-in (Hugging Face OAuth or local).
+    pub signin: SignIn,
+    /// Whether the gateway serves the web page at `/` (off when fronting a backend that has its own).
+    pub web_ui: bool,
+    /// The public MCP URL, as the page shows it to people.
+    pub mcp_url: String,
 }
 
 /// What one MCP request is.
@@ -237,6 +244,25 @@ impl Gateway {
                 };
                 Ok(Some(self.answer(s, ctx, a).await?))
             }
+            Route::Page | Route::SignInConfig | Route::SignInLogin | Route::SignInCallback | Route::SignInLocal => {
+                if let Some(ip) = ctx.client_ip
+                    && let Err(l) = self.limits.check_ip(ip)
+                {
+                    return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
+                }
+                let req = s.req_header();
+                let a = match ctx.route {
+                    Route::Page => crate::web::serve(&req.method, req.uri.path()),
+                    Route::SignInConfig => Answer::json(
+                        200,
+                        &serde_json::json!({"signin": self.signin.method(), "mcp_url": self.mcp_url}),
+                    ),
+                    Route::SignInLogin => self.signin.login(req).await,
+                    Route::SignInCallback => self.signin.callback(self, req, ctx.client_ip, &ctx.request_id).await,
+                    _ => self.signin.local(self, req, ctx.client_ip, &ctx.request_id),
+                };
+                Ok(Some(self.answer(s, ctx, a).await?))
+            }
             Route::Metrics => {
                 if let Some(ip) = ctx.client_ip
                     && let Err(l) = self.limits.check_ip(ip)
@@ -374,7 +400,7 @@ fn valid_session_id(v: &str) -> bool {
 }
 
 /// Compares secrets without leaking where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -408,7 +434,10 @@ impl ProxyHttp for Gateway {
     /// credential, rate limit, MCP session. Returns true when it answered locally.
     async fn request_filter(&self, s: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
         let req = s.req_header();
-        ctx.route = Route::classify(req.uri.path());
+        ctx.route = match Route::classify(req.uri.path()) {
+            Route::Page if !self.web_ui => Route::Other,
+            r => r,
+        };
         ctx.method = method_label(&req.method);
         ctx.request_id = request_id_of(req);
         let peer = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
@@ -454,7 +483,7 @@ impl ProxyHttp for Gateway {
             return self.refuse_limited(s, ctx, l, Some(&principal.user)).await;
         }
         match ctx.route {
-            Route::AuthToken | Route::AuthRefresh | Route::AuthLogout => {
+            Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => {
                 let a = token_endpoints::handle(self, ctx.route, s.req_header(), &principal, &ctx.request_id).await;
                 return self.answer(s, ctx, a).await;
             }

@@ -15,6 +15,18 @@ pub enum Route {
     AuthRefresh,
     /// `POST /api/auth/logout`.
     AuthLogout,
+    /// `GET /api/auth/session`: who the page's cookie (or a bearer) belongs to.
+    AuthSession,
+    /// `GET /`, `/index.html`, `/static/…`: the web page (no credential).
+    Page,
+    /// `GET /auth/config`: which sign-in the page offers and the MCP URL (no credential).
+    SignInConfig,
+    /// `GET /auth/login`: start the Hugging Face sign-in.
+    SignInLogin,
+    /// `GET /auth/callback`: the provider's redirect back.
+    SignInCallback,
+    /// `POST /auth/local`: "continue as local user" (MODE=local, loopback only).
+    SignInLocal,
     /// `/mcp`: the MCP endpoint (both protocol eras).
     Mcp,
     /// `/api/…`: the backend's REST API (bearer or cookie).
@@ -33,6 +45,13 @@ impl Route {
             "/api/auth/token" => Route::AuthToken,
             "/api/auth/refresh" => Route::AuthRefresh,
             "/api/auth/logout" => Route::AuthLogout,
+            "/api/auth/session" => Route::AuthSession,
+            "/" | "/index.html" => Route::Page,
+            p if p.starts_with("/static/") => Route::Page,
+            "/auth/config" => Route::SignInConfig,
+            "/auth/login" => Route::SignInLogin,
+            "/auth/callback" => Route::SignInCallback,
+            "/auth/local" => Route::SignInLocal,
             "/mcp" | "/mcp/" => Route::Mcp,
             p if p.starts_with("/api/") || p == "/api" => Route::Api,
             _ => Route::Other,
@@ -45,7 +64,9 @@ impl Route {
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
-            Route::AuthToken | Route::AuthRefresh | Route::AuthLogout => "auth",
+            Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => "auth",
+            Route::Page => "page",
+            Route::SignInConfig | Route::SignInLogin | Route::SignInCallback | Route::SignInLocal => "signin",
             Route::Mcp => "mcp",
             Route::Api => "api",
             Route::Other => "other",
@@ -54,7 +75,10 @@ impl Route {
 
     /// Whether the gateway's cookie may authenticate this route (the web page's routes).
     pub fn accepts_cookie(self) -> bool {
-        matches!(self, Route::Api | Route::AuthRefresh | Route::AuthLogout)
+        matches!(
+            self,
+            Route::Api | Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession
+        )
     }
 }
 
@@ -75,7 +99,15 @@ mod tests {
             ("/api/auth/refresh", Route::AuthRefresh),
             ("/api/auth/logout", Route::AuthLogout),
             ("/api/auth/token", Route::AuthToken),
-            ("/", Route::Other),
+            ("/", Route::Page),
+            ("/static/app.js", Route::Page),
+            ("/staticx", Route::Other),
+            ("/auth/login", Route::SignInLogin),
+            ("/auth/callback", Route::SignInCallback),
+            ("/auth/local", Route::SignInLocal),
+            ("/auth/config", Route::SignInConfig),
+            ("/auth/loginx", Route::Other),
+            ("/api/auth/session", Route::AuthSession),
             ("/healthz/", Route::Other),
         ] {
             assert_eq!(Route::classify(p), r, "{p}");

@@ -7,10 +7,13 @@ use std::time::Duration;
 use pingora::server::Server;
 use pingora::server::configuration::ServerConf;
 use pingora::services::listening::Service;
+use vaultgate_shared::UserId;
+use vaultgate_shared::config::Mode;
 use vaultgate_shared::identity::IdentityKey;
 
 use crate::admin::Admin;
 use crate::auth::Authenticator;
+use crate::auth::allow::AllowList;
 use crate::auth::hf::HfTokens;
 use crate::auth::jwt::TokenKeys;
 use crate::client_ip::TrustedProxies;
@@ -20,6 +23,8 @@ use crate::metrics::Metrics;
 use crate::origin::Origins;
 use crate::proxy::{AUDIT_SUCCESS_EVERY, Gateway};
 use crate::ratelimit::RateLimiter;
+use crate::signin::provider::Provider;
+use crate::signin::{DEFAULT_SCOPES, SignIn};
 use crate::state::{self, SessionLimits};
 use crate::upstream::Backend;
 use crate::usage::Usage;
@@ -52,11 +57,13 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
         &resolved.public_url,
         settings.token_ttl,
     );
+    let signin = signin_of(settings, resolved);
     let gateway = Gateway {
         auth: Authenticator {
             keys,
             hf: HfTokens::new(&settings.hf_api_url),
             revocations: stores.revocations,
+            allow: signin.allow_list().clone(),
         },
         signer: IdentitySigner::new(IdentityKey::new(resolved.identity_secret.expose())?),
         sessions: sessions.clone(),
@@ -77,6 +84,9 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
             .max_capacity(100_000)
             .time_to_live(AUDIT_SUCCESS_EVERY)
             .build(),
+        signin,
+        web_ui: settings.web_ui,
+        mcp_url: format!("{}/mcp", resolved.public_url),
     };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -93,6 +103,30 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
         client,
     };
     Ok((gateway, admin))
+}
+
+/// Browser sign-in: Hugging Face OAuth when the provider and client id are set; else, in
+/// `MODE=local`, the local user.
+fn signin_of(settings: &Settings, resolved: &Resolved) -> SignIn {
+    let set = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let provider = match (set(&settings.openid_provider_url), set(&settings.oauth_client_id)) {
+        (Some(url), Some(client_id)) => Some(Provider::new(
+            &url,
+            &client_id,
+            settings.oauth_client_secret.clone().filter(|s| !s.is_empty()),
+            set(&settings.oauth_scopes).as_deref().unwrap_or(DEFAULT_SCOPES),
+            format!("{}/auth/callback", resolved.public_url),
+        )),
+        _ => None,
+    };
+    let local = (settings.mode == Mode::Local)
+        .then(|| UserId::parse(&settings.local_user).ok())
+        .flatten();
+    SignIn::new(
+        provider,
+        local,
+        AllowList::new(&settings.allowed_users, &settings.allowed_orgs),
+    )
 }
 
 /// Runs until SIGTERM (graceful, `SHUTDOWN_GRACE_SECS`) or SIGINT (immediate); exits the process.

@@ -1,6 +1,7 @@
-//! `POST /api/auth/token`, `POST /api/auth/refresh` and `POST /api/auth/logout`: the
-//! token lifecycle for a caller who already proved who they are (a Hugging Face token,
-//! or a valid gateway token). Nothing here mints a token for a user the caller merely names.
+//! `POST /api/auth/token`, `POST /api/auth/refresh`, `POST /api/auth/logout` and
+//! `GET /api/auth/session`: the token lifecycle for a caller who already proved who they
+//! are (a Hugging Face token, a valid gateway token, or the web page's session cookie).
+//! Nothing here mints a token for a user the caller merely names.
 
 use pingora::http::RequestHeader;
 use vaultgate_shared::jwt::now_secs;
@@ -20,24 +21,47 @@ pub async fn handle(
     principal: &Principal,
     request_id: &str,
 ) -> Answer {
+    if route == Route::AuthSession {
+        if req.method != http::Method::GET {
+            return Answer::error(405, "method_not_allowed", "use GET", None).header("allow", "GET");
+        }
+        return Answer::json(
+            200,
+            &serde_json::json!({
+                "user": principal.user.as_str(),
+                "name": principal.name,
+                "expires_at": principal.expires_at,
+                "via": if principal.from_cookie { "cookie" } else { "bearer" },
+            }),
+        );
+    }
     if req.method != http::Method::POST {
         return Answer::error(405, "method_not_allowed", "use POST", None).header("allow", "POST");
     }
     match route {
+        // A token for an MCP client, made from the web page's session; the page keeps its cookie.
+        Route::AuthToken if principal.from_cookie => issue(gw, principal, "exchange", "token_issue", request_id, false),
         Route::AuthToken if principal.kind != TokenKind::HuggingFace => Answer::error(
             400,
             "invalid_request",
             "send a Hugging Face access token (hf_…) as the bearer; use /api/auth/refresh for gateway tokens",
             None,
         ),
-        Route::AuthToken => issue(gw, principal, "exchange", "token_issue", request_id),
-        Route::AuthRefresh => issue(gw, principal, "refresh", "token_refresh", request_id),
+        Route::AuthToken => issue(gw, principal, "exchange", "token_issue", request_id, false),
+        Route::AuthRefresh => issue(
+            gw,
+            principal,
+            "refresh",
+            "token_refresh",
+            request_id,
+            principal.from_cookie,
+        ),
         _ => logout(gw, principal, request_id).await,
     }
 }
 
-/// Mints a gateway token for the caller's own user id.
-fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, request_id: &str) -> Answer {
+/// Mints a gateway token for the caller's own user id; `set_cookie` also makes it the page's session.
+fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, request_id: &str, set_cookie: bool) -> Answer {
     let minted = gw.auth.keys.mint(&p.user, p.name.as_deref(), None);
     gw.metrics.tokens_issued.with_label_values(&[via]).inc();
     audit::token_event(event, &p.user, via, request_id);
@@ -52,7 +76,7 @@ fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, request_id: &str) 
             "user": p.user.as_str(),
         }),
     );
-    if p.from_cookie {
+    if set_cookie {
         a.header("set-cookie", cookie_header(&minted.token, expires_in))
     } else {
         a

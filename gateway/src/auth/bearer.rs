@@ -82,7 +82,8 @@ fn query_has_token(req: &RequestHeader) -> bool {
     })
 }
 
-fn cookie_token(req: &RequestHeader) -> Option<&str> {
+/// The value of cookie `name` (the first non-empty one), for the gateway's own cookies.
+pub fn cookie_value<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
     req.headers
         .get_all(http::header::COOKIE)
         .iter()
@@ -90,7 +91,7 @@ fn cookie_token(req: &RequestHeader) -> Option<&str> {
         .find_map(|line| {
             line.split(';').find_map(|kv| {
                 let (k, v) = kv.trim().split_once('=')?;
-                (k == COOKIE_NAME && !v.is_empty()).then_some(v)
+                (k == name && !v.is_empty()).then_some(v)
             })
         })
 }
@@ -115,7 +116,7 @@ pub fn extract(req: &RequestHeader, allow_cookie: bool) -> Result<Credential<'_>
             }
             Ok(Credential::Bearer(token))
         }
-        (None, _) => match cookie_token(req) {
+        (None, _) => match cookie_value(req, COOKIE_NAME) {
             Some(t) if allow_cookie => {
                 if is_token68(t) {
                     Ok(Credential::Cookie(t))

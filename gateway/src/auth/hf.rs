@@ -22,8 +22,10 @@ pub const TOKEN_PREFIX: &str = "hf_";
 pub struct HfUser {
     /// The account's stable id (24 hex digits), used as the vault's user id.
     pub id: UserId,
-    /// The user name (may change; for display only).
+    /// The user name (may change; for display and the allow-list).
     pub name: Option<String>,
+    /// Names of the account's organisations (for `ALLOWED_ORGS`).
+    pub orgs: Vec<String>,
 }
 
 /// Why a Hugging Face token did not yield a user.
@@ -41,6 +43,13 @@ struct WhoAmI {
     name: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
+    #[serde(default)]
+    orgs: Vec<WhoAmIOrg>,
+}
+
+#[derive(serde::Deserialize)]
+struct WhoAmIOrg {
+    name: Option<String>,
 }
 
 type Answer = Result<HfUser, HfError>;
@@ -125,6 +134,11 @@ impl HfTokens {
             return Err(HfError::Rejected);
         }
         let id = UserId::parse(&who.id).map_err(|_| HfError::Rejected)?;
-        Ok(HfUser { id, name: who.name })
+        let orgs = who.orgs.into_iter().filter_map(|o| o.name).collect();
+        Ok(HfUser {
+            id,
+            name: who.name,
+            orgs,
+        })
     }
 }

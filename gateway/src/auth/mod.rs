@@ -1,5 +1,6 @@
 //! Who is calling: the one place that turns a request's credential into a user.
 
+pub mod allow;
 pub mod bearer;
 pub mod hf;
 pub mod jwt;
@@ -11,6 +12,7 @@ use pingora::http::RequestHeader;
 use vaultgate_shared::UserId;
 use vaultgate_shared::jwt::JwtError;
 
+use self::allow::{Account, AllowList};
 use self::bearer::{BearerError, Credential};
 use self::hf::{HfError, HfTokens};
 use self::jwt::TokenKeys;
@@ -95,6 +97,8 @@ pub struct Authenticator {
     pub keys: TokenKeys,
     pub hf: HfTokens,
     pub revocations: Arc<dyn Revocations>,
+    /// `ALLOWED_USERS` / `ALLOWED_ORGS`, applied to Hugging Face tokens as at sign-in.
+    pub allow: AllowList,
 }
 
 impl Authenticator {
@@ -110,6 +114,18 @@ impl Authenticator {
         let from_cookie = matches!(credential, Credential::Cookie(_));
         let principal = if HfTokens::recognises(token) {
             let user = self.hf.verify(token).await?;
+            let account = Account {
+                id: user.id.as_str(),
+                username: user.name.as_deref(),
+                orgs: &user.orgs,
+            };
+            if !self.allow.permits(account) {
+                return Err(AuthFailure {
+                    status: 403,
+                    reason: "not_allowed",
+                    description: "this Hugging Face account is not allowed on this gateway".into(),
+                });
+            }
             let fp = HfTokens::fingerprint(token);
             Principal {
                 user: user.id,

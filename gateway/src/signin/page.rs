@@ -1,0 +1,51 @@
+//! The small HTML pages sign-in shows when it cannot finish: a title, an explanation
+//! and a way back. Everything interpolated is escaped.
+
+use bytes::Bytes;
+
+use crate::answer::Answer;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A page explaining what happened, with links to the start page and to sign in again.
+pub fn message(status: u16, title: &str, message: &str) -> Answer {
+    let (title, message) = (escape(title), escape(message));
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · vaultgate</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\
+         <body><main class=\"narrow\"><h1>{title}</h1><p role=\"alert\">{message}</p>\
+         <p><a class=\"button\" href=\"/\">Back to the start page</a></p></main></body></html>\n"
+    );
+    crate::web::secure(Answer::raw(status, "text/html; charset=utf-8", Bytes::from(html)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_table() {
+        for (raw, want) in [
+            ("plain", "plain"),
+            ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+            ("a\"b'c&d", "a&quot;b&#39;c&amp;d"),
+        ] {
+            assert_eq!(escape(raw), want);
+        }
+    }
+}
