@@ -14,6 +14,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 const INDEX_HTML: &str = include_str!("../web/index.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const APP_CSS: &str = include_str!("../web/app.css");
+const ICON_SVG: &str = include_str!("../web/icon.svg");
 
 /// The static file at `path`, with its content type.
 pub fn asset(path: &str) -> Option<(&'static str, &'static str)> {
@@ -21,6 +22,7 @@ pub fn asset(path: &str) -> Option<(&'static str, &'static str)> {
         "/" | "/index.html" => Some(("text/html; charset=utf-8", INDEX_HTML)),
         "/static/app.js" => Some(("text/javascript; charset=utf-8", APP_JS)),
         "/static/app.css" => Some(("text/css; charset=utf-8", APP_CSS)),
+        "/static/icon.svg" | "/favicon.ico" => Some(("image/svg+xml", ICON_SVG)),
         _ => None,
     }
 }

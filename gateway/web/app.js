@@ -48,12 +48,8 @@ async function start() {
   try {
     state.config = (await call('GET', '/auth/config')).data;
   } catch (e) { say('The gateway is not answering: ' + e.message, true); return; }
-  try {
-    state.me = (await call('GET', '/api/auth/session')).data;
-  } catch (e) {
-    if (e instanceof HttpError && e.status === 401) { showSignedOut(); return; }
-    failed(e); return;
-  }
+  state.me = state.config.session;
+  if (!state.me) { showSignedOut(); return; }
   await showSignedIn();
 }
 
@@ -108,7 +104,8 @@ async function signOut() {
 async function continueLocal() {
   try {
     await call('POST', '/auth/local');
-    state.me = (await call('GET', '/api/auth/session')).data;
+    state.config = (await call('GET', '/auth/config')).data;
+    state.me = state.config.session;
     say('');
     await showSignedIn();
   } catch (e) { failed(e); }
@@ -365,8 +362,9 @@ async function saveNote(ev) {
     if (state.editing) {
       headers['If-Match'] = state.editing.etag;
     } else {
-      // Creating must not overwrite: look first (the backend has no create-only write).
-      try { await call('GET', notePath(path)); say(`A note already exists at ${path}; open it to edit it.`, true); return; } catch (e) { if (!(e instanceof HttpError && e.status === 404)) throw e; }
+      // Creating must not overwrite: look at the freshly listed vault first.
+      await loadNotes();
+      if (state.notes.some((n) => n.path === path)) { say(`A note already exists at ${path}; open it to edit it.`, true); return; }
     }
     await call('PUT', notePath(path), body, headers);
     closeEditor();

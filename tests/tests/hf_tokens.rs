@@ -153,3 +153,29 @@ fn exchange_an_hf_token_for_a_gateway_token_then_refresh_and_logout() {
             .any(|l| l["event"] == "token_issue" && l["via"] == "exchange")
     );
 }
+
+#[test]
+fn allowed_users_also_restrict_hf_tokens() {
+    let upstream = Echo::start();
+    let hf = Echo::start();
+    let gw = Gateway::start(
+        &upstream.url(),
+        &[("HF_API_URL", &hf.url()), ("ALLOWED_USERS", "Alice-HF")],
+    );
+    assert_eq!(
+        post_mcp(&gw, HF_USERS[0].0).status(),
+        200,
+        "listed by user name, any case"
+    );
+    let r = post_mcp(&gw, HF_USERS[1].0);
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().unwrap()["id"], 7);
+    assert_eq!(upstream.count(), 1, "the refused account never reached the backend");
+    assert_eq!(
+        metric(
+            &gw.metrics(),
+            "vaultgate_gateway_auth_failures_total{reason=\"not_allowed\"}"
+        ),
+        1.0
+    );
+}

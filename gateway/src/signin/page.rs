@@ -27,7 +27,7 @@ pub fn message(status: u16, title: &str, message: &str) -> Answer {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · vaultgate</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\
+         <title>{title} · vaultgate</title><link rel=\"icon\" href=\"/static/icon.svg\"><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\
          <body><main class=\"narrow\"><h1>{title}</h1><p role=\"alert\">{message}</p>\
          <p><a class=\"button\" href=\"/\">Back to the start page</a></p></main></body></html>\n"
     );

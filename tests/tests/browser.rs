@@ -1,0 +1,68 @@
+//! The web page in a real browser: Debian's Chromium driven by playwright-core
+//! (`tests/browser/signin.mjs`) against the real gateway and backend, signing in through
+//! the fake Hugging Face provider. `.ci/run` installs Chromium and the npm package; on a
+//! developer machine without them the test says so and passes, but with `CI` set it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vaultgate_tests::oidc::{CLIENT_ID, CLIENT_SECRET, FakeOidc, FakeUser};
+use vaultgate_tests::{Backend, Gateway};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+#[test]
+fn a_person_signs_in_and_manages_notes_in_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let script_dir = repo().join("tests/browser");
+    let missing: Vec<&str> = [
+        (!Path::new(&chromium).exists()).then_some("chromium (apt-get install chromium)"),
+        (!script_dir.join("node_modules/playwright-core").exists())
+            .then_some("playwright-core (npm ci --prefix tests/browser)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !missing.is_empty() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "browser test prerequisites missing in CI: {missing:?}"
+        );
+        eprintln!("SKIPPED: the browser test needs {missing:?}");
+        return;
+    }
+    let backend = Backend::start();
+    let provider = FakeOidc::start(FakeUser::new("64b0000000000000000000a1", "alice", &[]));
+    let gw = Gateway::start(
+        &backend.url(),
+        &[
+            ("OPENID_PROVIDER_URL", &provider.url()),
+            ("OAUTH_CLIENT_ID", CLIENT_ID),
+            ("OAUTH_CLIENT_SECRET", CLIENT_SECRET),
+        ],
+    );
+    let shot = repo().join("target/browser/signed-in.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = Command::new("node")
+        .arg("signin.mjs")
+        .current_dir(&script_dir)
+        .env("BASE_URL", format!("http://localhost:{}", gw.port))
+        .env("SCREENSHOT", &shot)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- gateway\n{}",
+        gw.proc_.logs()
+    );
+    assert!(stdout.contains("browser: all steps passed"), "{stdout}");
+    assert!(shot.exists(), "the screenshot was saved");
+}
