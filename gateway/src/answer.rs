@@ -70,6 +70,15 @@ impl Answer {
         )
     }
 
+    /// Appends parameters (e.g. RFC 9728 `resource_metadata`) to the `WWW-Authenticate` challenge.
+    pub fn challenge_params(mut self, params: &str) -> Self {
+        if let Some((_, v)) = self.headers.iter_mut().find(|(n, _)| *n == "www-authenticate") {
+            v.push_str(", ");
+            v.push_str(params);
+        }
+        self
+    }
+
     /// Adds a header.
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));

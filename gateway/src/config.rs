@@ -184,6 +184,15 @@ pub struct Settings {
     #[arg(long, env = "ALLOWED_ORGS", value_delimiter = ',')]
     pub allowed_orgs: Vec<String>,
 
+    /// `huggingface`: MCP clients discover Hugging Face as the authorization server (RFC 9728
+    /// metadata, `resource_metadata` in 401 challenges) and sign in by themselves; `off` publishes nothing.
+    #[arg(long, env = "MCP_OAUTH", value_enum, default_value = "off")]
+    pub mcp_oauth: McpOauth,
+
+    /// Which Hugging Face tokens are accepted as bearer: `all`, or only OAuth tokens (`hf_oauth_…`), not personal access tokens.
+    #[arg(long, env = "HF_TOKENS", value_enum, default_value = "all")]
+    pub hf_tokens: HfTokenKinds,
+
     /// MODE=local: the user of the page's "continue as local user" (loopback browsers only).
     #[arg(long, env = "LOCAL_USER", default_value = "local")]
     pub local_user: String,
@@ -227,6 +236,24 @@ pub struct Settings {
     /// Log format: text or json (JSON lines).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// Whether MCP clients are told to sign in with Hugging Face by themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum McpOauth {
+    /// Publish no OAuth metadata: clients send a token they were given.
+    Off,
+    /// Hugging Face is the authorization server for `/mcp`.
+    Huggingface,
+}
+
+/// Which Hugging Face bearer tokens are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HfTokenKinds {
+    /// Personal access tokens and OAuth tokens.
+    All,
+    /// Only OAuth access tokens (`hf_oauth_…`), which a person granted to a client by signing in.
+    Oauth,
 }
 
 /// Why the configuration cannot run.

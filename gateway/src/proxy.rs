@@ -23,6 +23,7 @@ use crate::identity::{self, IdentitySigner};
 use crate::metrics::{Metrics, method_label};
 use crate::origin::Origins;
 use crate::ratelimit::{Limited, RateLimiter};
+use crate::resource_metadata::{self, ResourceMetadata};
 use crate::routes::Route;
 use crate::sessions::era::{RpcPeek, scan_method};
 use crate::sessions::{Era, Lookup, SessionStore};
@@ -53,6 +54,8 @@ pub struct Gateway {
     pub web_ui: bool,
     /// The public MCP URL, as the page shows it to people.
     pub mcp_url: String,
+    /// RFC 9728 metadata when `MCP_OAUTH=huggingface`; `None` publishes nothing.
+    pub resource_metadata: Option<ResourceMetadata>,
 }
 
 /// What one MCP request is.
@@ -155,7 +158,11 @@ impl Gateway {
                 });
             }
         }
-        let a = Answer::unauthorized(f.status, &f.description, self.rpc_id(ctx));
+        let mut a = Answer::unauthorized(f.status, &f.description, self.rpc_id(ctx));
+        if let (Route::Mcp, 401, Some(m)) = (ctx.route, f.status, &self.resource_metadata) {
+            // Tells an OAuth-capable MCP client where to sign in (MCP authorization, RFC 9728 §5.1).
+            a = a.challenge_params(m.challenge());
+        }
         self.answer(s, ctx, a).await
     }
 
@@ -253,10 +260,25 @@ impl Gateway {
                 let req = s.req_header();
                 let a = match ctx.route {
                     Route::Page => crate::web::serve(&req.method, req.uri.path()),
-                    Route::SignInConfig => Answer::json(
-                        200,
-                        &serde_json::json!({"signin": self.signin.method(), "mcp_url": self.mcp_url}),
-                    ),
+                    Route::SignInConfig => {
+                        // The page asks once who it is signed in as; no cookie (or a dead one) is not an error here.
+                        let session = match crate::auth::bearer::cookie_value(req, crate::auth::bearer::COOKIE_NAME) {
+                            Some(_) => self.auth.authenticate(req, true).await.ok(),
+                            None => None,
+                        };
+                        let session = session.map(|p| {
+                            serde_json::json!({"user": p.user.as_str(), "name": p.name, "expires_at": p.expires_at})
+                        });
+                        Answer::json(
+                            200,
+                            &serde_json::json!({
+                                "signin": self.signin.method(),
+                                "mcp_url": self.mcp_url,
+                                "mcp_oauth": self.resource_metadata.is_some(),
+                                "session": session,
+                            }),
+                        )
+                    }
                     Route::SignInLogin => self.signin.login(req).await,
                     Route::SignInCallback => self.signin.callback(self, req, ctx.client_ip, &ctx.request_id).await,
                     _ => self.signin.local(self, req, ctx.client_ip, &ctx.request_id),
@@ -443,6 +465,14 @@ impl ProxyHttp for Gateway {
         let peer = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         ctx.client_ip = self.proxies.client_ip(peer, s.req_header());
 
+        if ctx.route == Route::ResourceMetadata {
+            // Public, credential-free and read by browser-based clients of any origin: no Origin check.
+            let a = match &self.resource_metadata {
+                Some(m) => m.serve(&s.req_header().method),
+                None => resource_metadata::not_published(),
+            };
+            return self.answer(s, ctx, a).await;
+        }
         if let Some(origin) = s.req_header().headers.get(http::header::ORIGIN)
             && !self.origins.allows(origin.as_bytes())
         {

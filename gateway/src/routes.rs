@@ -27,6 +27,8 @@ pub enum Route {
     SignInCallback,
     /// `POST /auth/local`: "continue as local user" (MODE=local, loopback only).
     SignInLocal,
+    /// `/.well-known/oauth-protected-resource[/mcp]`: RFC 9728 metadata (with `MCP_OAUTH` only).
+    ResourceMetadata,
     /// `/mcp`: the MCP endpoint (both protocol eras).
     Mcp,
     /// `/api/…`: the backend's REST API (bearer or cookie).
@@ -46,12 +48,15 @@ impl Route {
             "/api/auth/refresh" => Route::AuthRefresh,
             "/api/auth/logout" => Route::AuthLogout,
             "/api/auth/session" => Route::AuthSession,
-            "/" | "/index.html" => Route::Page,
+            "/" | "/index.html" | "/favicon.ico" => Route::Page,
             p if p.starts_with("/static/") => Route::Page,
             "/auth/config" => Route::SignInConfig,
             "/auth/login" => Route::SignInLogin,
             "/auth/callback" => Route::SignInCallback,
             "/auth/local" => Route::SignInLocal,
+            crate::resource_metadata::MCP_METADATA_PATH | crate::resource_metadata::ROOT_METADATA_PATH => {
+                Route::ResourceMetadata
+            }
             "/mcp" | "/mcp/" => Route::Mcp,
             p if p.starts_with("/api/") || p == "/api" => Route::Api,
             _ => Route::Other,
@@ -67,6 +72,7 @@ impl Route {
             Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => "auth",
             Route::Page => "page",
             Route::SignInConfig | Route::SignInLogin | Route::SignInCallback | Route::SignInLocal => "signin",
+            Route::ResourceMetadata => "metadata",
             Route::Mcp => "mcp",
             Route::Api => "api",
             Route::Other => "other",
@@ -108,6 +114,9 @@ mod tests {
             ("/auth/config", Route::SignInConfig),
             ("/auth/loginx", Route::Other),
             ("/api/auth/session", Route::AuthSession),
+            ("/.well-known/oauth-protected-resource", Route::ResourceMetadata),
+            ("/.well-known/oauth-protected-resource/mcp", Route::ResourceMetadata),
+            ("/.well-known/oauth-protected-resource/mcpx", Route::Other),
             ("/healthz/", Route::Other),
         ] {
             assert_eq!(Route::classify(p), r, "{p}");

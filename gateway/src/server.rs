@@ -17,17 +17,21 @@ use crate::auth::allow::AllowList;
 use crate::auth::hf::HfTokens;
 use crate::auth::jwt::TokenKeys;
 use crate::client_ip::TrustedProxies;
-use crate::config::{Resolved, Settings};
+use crate::config::{HfTokenKinds, McpOauth, Resolved, Settings};
 use crate::identity::IdentitySigner;
 use crate::metrics::Metrics;
 use crate::origin::Origins;
 use crate::proxy::{AUDIT_SUCCESS_EVERY, Gateway};
 use crate::ratelimit::RateLimiter;
+use crate::resource_metadata::ResourceMetadata;
 use crate::signin::provider::Provider;
 use crate::signin::{DEFAULT_SCOPES, SignIn};
 use crate::state::{self, SessionLimits};
 use crate::upstream::Backend;
 use crate::usage::Usage;
+
+/// Hugging Face's OpenID provider, when Spaces did not inject `OPENID_PROVIDER_URL`.
+const DEFAULT_HF_ISSUER: &str = "https://huggingface.co";
 
 /// Why the server could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
             hf: HfTokens::new(&settings.hf_api_url),
             revocations: stores.revocations,
             allow: signin.allow_list().clone(),
+            hf_oauth_only: settings.hf_tokens == HfTokenKinds::Oauth,
         },
         signer: IdentitySigner::new(IdentityKey::new(resolved.identity_secret.expose())?),
         sessions: sessions.clone(),
@@ -87,6 +92,15 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
         signin,
         web_ui: settings.web_ui,
         mcp_url: format!("{}/mcp", resolved.public_url),
+        resource_metadata: (settings.mcp_oauth == McpOauth::Huggingface).then(|| {
+            let issuer = settings
+                .openid_provider_url
+                .as_deref()
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .unwrap_or(DEFAULT_HF_ISSUER);
+            ResourceMetadata::new(&resolved.public_url, issuer, &["openid", "profile"])
+        }),
     };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))

@@ -78,6 +78,7 @@ async function showSignedIn() {
   $('whoami').textContent = 'Signed in as ' + who;
   $('mcp-url').value = state.config.mcp_url;
   $('oauth-hint').hidden = !state.config.mcp_oauth;
+  for (const el of document.querySelectorAll('.mcp-url-text')) el.textContent = state.config.mcp_url;
   state.token = sessionStorage.getItem(TOKEN_KEY);
   if (!state.token) await newToken(false);
   renderConfig();

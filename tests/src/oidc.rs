@@ -1,7 +1,9 @@
-//! A fake Hugging Face OpenID provider: discovery, `/oauth/authorize` (which approves
-//! or denies at once and redirects back, as a person clicking would), `/oauth/token`
-//! (checking the client's Basic credentials, the code, the redirect URI and the PKCE
-//! verifier, like the real one) and `/oauth/userinfo`. No real network is needed.
+//! A fake Hugging Face OpenID provider and authorization server: discovery (OpenID and
+//! RFC 8414), dynamic client registration, `/oauth/authorize` (which approves or denies at
+//! once and redirects back, as a person clicking would), `/oauth/token` (checking the
+//! client's credentials, the code, the redirect URI and the PKCE verifier, like the real
+//! one), `/oauth/userinfo`, and `/api/whoami-v2` for the `hf_oauth_…` tokens it issued.
+//! No real network is needed.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -53,9 +55,17 @@ pub enum Consent {
     Deny,
 }
 
+/// A client registered through `/oauth/register`: its secret (none for a public client) and redirect URIs.
+#[derive(Clone)]
+struct Registered {
+    secret: Option<String>,
+    redirect_uris: Vec<String>,
+}
+
 #[derive(Default)]
 struct Shared {
     consent: Option<Consent>,
+    registered: HashMap<String, Registered>,
     codes: HashMap<String, (String, String, FakeUser)>,
     access: HashMap<String, FakeUser>,
     authorize_queries: Vec<HashMap<String, String>>,
@@ -203,6 +213,77 @@ async fn handle(
     let base = format!("http://127.0.0.1:{port}");
     let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
     let resp = match parts.uri.path() {
+        "/.well-known/oauth-authorization-server" => json(
+            200,
+            serde_json::json!({
+                "issuer": base,
+                "authorization_endpoint": format!("{base}/oauth/authorize"),
+                "token_endpoint": format!("{base}/oauth/token"),
+                "registration_endpoint": format!("{base}/oauth/register"),
+                "userinfo_endpoint": format!("{base}/oauth/userinfo"),
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code"],
+                "code_challenge_methods_supported": ["S256"],
+                "scopes_supported": ["openid", "profile", "email"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            }),
+        ),
+        "/oauth/register" => {
+            let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let redirect_uris: Vec<String> = req["redirect_uris"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            if redirect_uris.is_empty() {
+                json(400, serde_json::json!({"error": "invalid_redirect_uri"}))
+            } else {
+                let method = req["token_endpoint_auth_method"]
+                    .as_str()
+                    .unwrap_or("client_secret_basic")
+                    .to_owned();
+                let id = format!("dyn-{}", random());
+                let secret = (method != "none").then(random);
+                s.registered.insert(
+                    id.clone(),
+                    Registered {
+                        secret: secret.clone(),
+                        redirect_uris: redirect_uris.clone(),
+                    },
+                );
+                let mut answer = req.clone();
+                answer["client_id"] = serde_json::json!(id);
+                answer["client_id_issued_at"] = serde_json::json!(1);
+                answer["token_endpoint_auth_method"] = serde_json::json!(method);
+                answer["redirect_uris"] = serde_json::json!(redirect_uris);
+                if let Some(secret) = secret {
+                    answer["client_secret"] = serde_json::json!(secret);
+                    answer["client_secret_expires_at"] = serde_json::json!(0);
+                }
+                json(201, answer)
+            }
+        }
+        "/api/whoami-v2" => {
+            let token = parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            match s.access.get(token) {
+                Some(u) => json(
+                    200,
+                    serde_json::json!({
+                        "id": u.sub, "name": u.username, "fullname": u.name, "type": "user",
+                        "orgs": u.orgs.iter().map(|o| serde_json::json!({"name": o})).collect::<Vec<_>>(),
+                        "auth": {"type": "oauth"},
+                    }),
+                ),
+                None => json(
+                    401,
+                    serde_json::json!({"error": "Invalid credentials in Authorization header"}),
+                ),
+            }
+        }
         "/.well-known/openid-configuration" => {
             s.discovery_hits += 1;
             json(
@@ -225,7 +306,11 @@ async fn handle(
             s.authorize_queries.push(q.clone());
             let get = |k: &str| q.get(k).cloned().unwrap_or_default();
             let redirect_uri = get("redirect_uri");
-            if get("client_id") != CLIENT_ID || redirect_uri.is_empty() {
+            let known = get("client_id") == CLIENT_ID
+                || s.registered
+                    .get(&get("client_id"))
+                    .is_some_and(|c| c.redirect_uris.contains(&redirect_uri));
+            if !known || redirect_uri.is_empty() {
                 json(400, serde_json::json!({"error": "invalid_client"}))
             } else if get("response_type") != "code"
                 || get("code_challenge_method") != "S256"
@@ -262,7 +347,18 @@ async fn handle(
                 .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
                 .map(|b| String::from_utf8_lossy(&b).into_owned());
             let get = |k: &str| form.get(k).cloned().unwrap_or_default();
-            if basic.as_deref() != Some(&format!("{CLIENT_ID}:{CLIENT_SECRET}")) {
+            // The client: Basic (client_secret_basic), form fields (client_secret_post), or a public
+            // registered client naming itself.
+            let (client_id, secret) = match basic.as_deref().and_then(|b| b.split_once(':')) {
+                Some((id, secret)) => (id.to_owned(), Some(secret.to_owned())),
+                None => (get("client_id"), form.get("client_secret").cloned()),
+            };
+            let expected = if client_id == CLIENT_ID {
+                Some(Some(CLIENT_SECRET.to_owned()))
+            } else {
+                s.registered.get(&client_id).map(|c| c.secret.clone())
+            };
+            if expected.is_none() || expected != Some(secret) {
                 s.token_failures.push("client".into());
                 json(401, serde_json::json!({"error": "invalid_client"}))
             } else if get("grant_type") != "authorization_code" {

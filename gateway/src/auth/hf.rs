@@ -16,6 +16,8 @@ pub const REFUSE_TTL: Duration = Duration::from_secs(30);
 
 /// Prefix of Hugging Face user access tokens.
 pub const TOKEN_PREFIX: &str = "hf_";
+/// Prefix of the access tokens Hugging Face's OAuth server issues to apps (as opposed to personal access tokens).
+pub const OAUTH_TOKEN_PREFIX: &str = "hf_oauth_";
 
 /// The Hugging Face account behind a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +93,11 @@ impl HfTokens {
     /// True for tokens this checker is responsible for.
     pub fn recognises(token: &str) -> bool {
         token.starts_with(TOKEN_PREFIX)
+    }
+
+    /// True for OAuth access tokens (granted to an app by the person signing in).
+    pub fn is_oauth(token: &str) -> bool {
+        token.starts_with(OAUTH_TOKEN_PREFIX)
     }
 
     /// A stable, non-reversible name for a token (cache key, revocation id).

@@ -99,6 +99,8 @@ pub struct Authenticator {
     pub revocations: Arc<dyn Revocations>,
     /// `ALLOWED_USERS` / `ALLOWED_ORGS`, applied to Hugging Face tokens as at sign-in.
     pub allow: AllowList,
+    /// `HF_TOKENS=oauth`: only tokens a person granted a client by signing in, not personal access tokens.
+    pub hf_oauth_only: bool,
 }
 
 impl Authenticator {
@@ -113,6 +115,14 @@ impl Authenticator {
         let token = credential.token();
         let from_cookie = matches!(credential, Credential::Cookie(_));
         let principal = if HfTokens::recognises(token) {
+            if self.hf_oauth_only && !HfTokens::is_oauth(token) {
+                // 401 (not 403) so an OAuth-capable client signs in and comes back with an OAuth token.
+                return Err(AuthFailure {
+                    status: 401,
+                    reason: "hf_rejected",
+                    description: "Hugging Face personal access tokens are not accepted here; connect with OAuth".into(),
+                });
+            }
             let user = self.hf.verify(token).await?;
             let account = Account {
                 id: user.id.as_str(),
