@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod origin;
 pub mod proxy;
 pub mod ratelimit;
+pub mod route_rules;
 pub mod routes;
 pub mod server;
 pub mod sessions;
