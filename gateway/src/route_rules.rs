@@ -302,6 +302,25 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_gradio_example() {
+        let r = rules("mcp:/gradio_api/mcp/,token:/gradio_api/mcp/sse,token:/gradio_api/mcp/messages/,public:/");
+        for (path, want) in [
+            ("/gradio_api/mcp/", Access::Mcp),
+            ("/gradio_api/mcp/http/", Access::Mcp),
+            ("/gradio_api/mcp/sse", Access::Token),
+            ("/gradio_api/mcp/sse/", Access::Token),
+            ("/gradio_api/mcp/sse/x", Access::Mcp),
+            ("/gradio_api/mcp/messages/", Access::Token),
+            ("/gradio_api/mcp/messagesx", Access::Mcp),
+            ("/gradio_api/mcp/schema", Access::Mcp),
+            ("/gradio_api/call/predict", Access::Public),
+            ("/", Access::Public),
+        ] {
+            assert_eq!(r.decide(path), Ok(want), "{path}");
+        }
+    }
+
+    #[test]
     fn most_specific_rule_wins_and_unmatched_is_denied() {
         let r = rules("token:/app/, public:/app/static/, public:/app/login, mcp:/app/mcp");
         for (path, want) in [

@@ -11,7 +11,9 @@ use vaultgate_shared::identity::{IdentityKey, verify_identity};
 use vaultgate_tests::echo::Echo;
 use vaultgate_tests::{Gateway, IDENTITY_SECRET, client, metric};
 
-const GRADIO_RULES: &str = "mcp:/gradio_api/mcp/,public:/,deny:/gradio_api/internal/";
+/// The Gradio example of docs/backend-contract.md, plus a `deny` rule.
+const GRADIO_RULES: &str = "mcp:/gradio_api/mcp/,token:/gradio_api/mcp/sse,token:/gradio_api/mcp/messages/,\
+                            public:/,deny:/gradio_api/internal/";
 
 /// Sends `request_line` and headers byte for byte (HTTP clients normalise `..` and `//`,
 /// which is the point of these requests) and returns the status code.
@@ -100,13 +102,29 @@ fn public_token_and_mcp_paths_for_a_foreign_backend() {
     assert_eq!(id.user.as_str(), "alice");
     // Without a session a non-initialize request is refused (400), as on /mcp.
     let r = client()
-        .post(format!("{}/gradio_api/mcp/messages/", gw.url()))
+        .post(format!("{}/gradio_api/mcp/http/", gw.url()))
         .header("Authorization", format!("Bearer {tok}"))
         .header("Content-Type", "application/json")
         .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
         .send()
         .expect("request");
     assert_eq!(r.status(), 400);
+    // The old SSE transport's paths need a token but get no session rules.
+    let messages = format!("{}/gradio_api/mcp/messages/?session_id=abc", gw.url());
+    let before = echo.count();
+    let r = client().post(&messages).body("{}").send().expect("request");
+    assert_eq!(r.status(), 401);
+    assert_eq!(echo.count(), before);
+    let r = client()
+        .post(&messages)
+        .header("Authorization", format!("Bearer {tok}"))
+        .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let seen = echo.last().expect("forwarded");
+    assert_eq!(seen.path, "/gradio_api/mcp/messages/?session_id=abc");
+    assert_eq!(seen.all("x-vault-user"), ["alice"]);
     let r = client()
         .post(&url)
         .header("Authorization", format!("Bearer {tok}"))

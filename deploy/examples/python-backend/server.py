@@ -104,13 +104,15 @@ def list_notes(ctx: Context) -> dict:
     return {"notes": [{"path": p} for p in NOTES.list(user_of(ctx))]}
 
 
-def json_response(status: int, body: dict) -> tuple[dict, list]:
+def json_response(status: int, body: dict) -> tuple[dict, dict]:
+    """The two ASGI messages of a small JSON answer."""
+    data = json.dumps(body).encode()
     start = {
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"application/json")],
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
     }
-    return start, {"type": "http.response.body", "body": json.dumps(body).encode()}
+    return start, {"type": "http.response.body", "body": data}
 
 
 class RequireIdentity:
