@@ -31,6 +31,11 @@ pub fn origin_refused(origin: &str, ip: Option<IpAddr>, request_id: &str) {
     tracing::warn!(target: "audit", event = "origin_refused", origin, ip = ip.map(display_ip), request_id);
 }
 
+/// A path refused by the route rules: `not_routed` (404) or `ambiguous_path` (400).
+pub fn path_refused(reason: &str, ip: Option<IpAddr>, request_id: &str) {
+    tracing::warn!(target: "audit", event = "path_refused", reason, ip = ip.map(display_ip), request_id);
+}
+
 /// A token minted, refreshed or revoked.
 pub fn token_event(event: &str, user: &UserId, via: &str, request_id: &str) {
     tracing::info!(target: "audit", event, user = user.as_str(), via, request_id);

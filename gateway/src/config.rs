@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use vaultgate_shared::config::{LogFormat, Mode, Secret, parse_duration};
 use vaultgate_shared::jwt::MIN_SECRET_BYTES;
 
+use crate::route_rules::{DEFAULT_RULES, RouteRules, RuleError};
 use crate::state::StateConfig;
 
 /// vaultgate's public gateway: authenticates MCP and web clients, holds MCP sessions,
@@ -95,6 +96,11 @@ pub struct Settings {
     /// Where requests are forwarded (HTTP/1.1).
     #[arg(long, env = "BACKEND_URL", default_value = "http://127.0.0.1:8001")]
     pub backend_url: String,
+
+    /// Which forwarded paths are public, need a token, are MCP endpoints or are refused:
+    /// comma-separated ACCESS:PREFIX rules (ACCESS = public, token, mcp, deny).
+    #[arg(long, env = "BACKEND_ROUTES", value_delimiter = ',', default_value = DEFAULT_RULES)]
+    pub backend_routes: Vec<String>,
 
     /// The backend's admin listener, asked for vault sizes by /admin/usage.
     #[arg(long, env = "BACKEND_ADMIN_URL", default_value = "http://127.0.0.1:9092")]
@@ -288,6 +294,8 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("MCP_SNIFF_MAX_BYTES must be between 1 KiB and 64 KiB (Pingora's request body buffer)")]
     SniffLimit,
+    #[error(transparent)]
+    Routes(#[from] RuleError),
 }
 
 fn describe_len(s: &Option<Secret>) -> String {
@@ -328,6 +336,7 @@ pub struct Resolved {
     pub identity_secret: Secret,
     pub allowed_origins: Vec<String>,
     pub state: StateConfig,
+    pub routes: RouteRules,
 }
 
 impl Settings {
@@ -422,6 +431,7 @@ impl Settings {
                 .filter(|o| !o.is_empty())
                 .collect()
         };
+        let routes = RouteRules::parse(&self.backend_routes)?;
         Ok(Resolved {
             port: self.effective_port(),
             public_url,
@@ -432,6 +442,7 @@ impl Settings {
             identity_secret,
             allowed_origins,
             state,
+            routes,
         })
     }
 }
@@ -501,5 +512,24 @@ mod tests {
         .resolve()
         .unwrap();
         assert_eq!(r.allowed_origins, ["https://a.example", "https://b.example"]);
+    }
+
+    #[test]
+    fn backend_routes_default_to_the_old_behaviour_and_bad_rules_stop_the_start() {
+        let r = settings(&["--identity-secret", K]).resolve().unwrap();
+        assert_eq!(r.routes, RouteRules::default());
+        let r = settings(&[
+            "--identity-secret",
+            K,
+            "--backend-routes",
+            "mcp:/gradio_api/mcp/,public:/",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(r.routes.decide("/gradio_api/mcp/"), Ok(crate::route_rules::Access::Mcp));
+        assert!(matches!(
+            settings(&["--identity-secret", K, "--backend-routes", "open:/"]).resolve(),
+            Err(ConfigError::Routes(RuleError::Syntax(_)))
+        ));
     }
 }

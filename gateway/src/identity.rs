@@ -112,6 +112,12 @@ pub fn inject(
     Ok(())
 }
 
+/// Adds only the request id: for public routes, which carry no identity.
+pub fn inject_anonymous(req: &mut RequestHeader, request_id: &str) -> pingora::Result<()> {
+    req.insert_header(headers::REQUEST_ID, request_id)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod origin;
 pub mod proxy;
 pub mod ratelimit;
 pub mod resource_metadata;
+pub mod route_rules;
 pub mod routes;
 pub mod server;
 pub mod sessions;

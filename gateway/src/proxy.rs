@@ -24,6 +24,7 @@ use crate::metrics::{Metrics, method_label};
 use crate::origin::Origins;
 use crate::ratelimit::{Limited, RateLimiter};
 use crate::resource_metadata::{self, ResourceMetadata};
+use crate::route_rules::RouteRules;
 use crate::routes::Route;
 use crate::sessions::era::{RpcPeek, scan_method};
 use crate::sessions::{Era, Lookup, SessionStore};
@@ -45,6 +46,8 @@ pub struct Gateway {
     pub proxies: TrustedProxies,
     pub metrics_token: Option<Secret>,
     pub sniff_max: usize,
+    /// `BACKEND_ROUTES`: which forwarded paths are public, need a token, are MCP, or are refused.
+    pub routes: RouteRules,
     /// Token ids whose success, and users or IPs whose rate limiting, were audited recently:
     /// one audit line per token (or limited client) per few minutes.
     pub audited: moka::sync::Cache<String, ()>,
@@ -231,9 +234,47 @@ impl Gateway {
         self.answer(s, ctx, a).await
     }
 
-    /// Local routes that need no credential: health, readiness, public metrics.
+    /// Refuses a path the route rules do not forward (404) or cannot read unambiguously (400).
+    async fn refuse_path(&self, s: &mut Session, ctx: &RequestCtx) -> pingora::Result<bool> {
+        let reason = ctx.route.label();
+        // One audit line per client IP and reason per few minutes: scanners must not flood the log
+        // (requests_total{route=reason} counts every refusal).
+        let who = format!(
+            "path:{reason}:{}",
+            ctx.client_ip.map(|i| i.to_string()).unwrap_or_default()
+        );
+        if !self.audited.contains_key(&who) {
+            self.audited.insert(who, ());
+            audit::path_refused(reason, ctx.client_ip, &ctx.request_id);
+        }
+        let a = if ctx.route == Route::AmbiguousPath {
+            Answer::error(
+                400,
+                "ambiguous_path",
+                "this path has '..', '.', '//', ';' or encoded characters the gateway will not forward",
+                None,
+            )
+        } else {
+            Answer::error(404, "not_found", "no such route", None)
+        };
+        self.answer(s, ctx, a).await
+    }
+
+    /// Local routes that need no credential: health, readiness, public metrics; and the
+    /// rule-made ones: refused paths and public paths (`Some(false)`: forward without identity).
     async fn local_route(&self, s: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Option<bool>> {
         match ctx.route {
+            Route::Public | Route::NotRouted | Route::AmbiguousPath => {
+                if let Some(ip) = ctx.client_ip
+                    && let Err(l) = self.limits.check_ip(ip)
+                {
+                    return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
+                }
+                if ctx.route == Route::Public {
+                    return Ok(Some(false));
+                }
+                Ok(Some(self.refuse_path(s, ctx).await?))
+            }
             Route::Healthz => {
                 let a = Answer::json(200, &serde_json::json!({"status": "ok"}));
                 Ok(Some(self.answer(s, ctx, a).await?))
@@ -456,8 +497,10 @@ impl ProxyHttp for Gateway {
     /// credential, rate limit, MCP session. Returns true when it answered locally.
     async fn request_filter(&self, s: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
         let req = s.req_header();
-        ctx.route = match Route::classify(req.uri.path()) {
-            Route::Page if !self.web_ui => Route::Other,
+        let path = req.uri.path();
+        ctx.route = match Route::classify_with(path, &self.routes) {
+            // Without the page, its paths belong to the backend like any other.
+            Route::Page if !self.web_ui => Route::by_rules(path, &self.routes),
             r => r,
         };
         ctx.method = method_label(&req.method);
@@ -541,6 +584,10 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         identity::strip_client_identity(up);
+        if ctx.route == Route::Public {
+            // A public path carries no identity, even when the client sent a token.
+            return identity::inject_anonymous(up, &ctx.request_id);
+        }
         if ctx.mcp.as_ref().is_some_and(|m| m.era == Era::Modern) {
             // Modern clients have no sessions; a stray id must not reach the backend.
             up.remove_header("mcp-session-id");

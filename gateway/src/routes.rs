@@ -1,4 +1,8 @@
 //! What kind of request this is, decided once from the path; also the `route` label.
+//! The gateway's own routes come first; every other path is classified by the
+//! `BACKEND_ROUTES` rules (`route_rules.rs`).
+
+use crate::route_rules::{Access, RouteRules};
 
 /// The gateway's view of a request path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +39,23 @@ pub enum Route {
     Api,
     /// Anything else: authenticated and forwarded.
     Other,
+    /// A `public` rule's path: forwarded without a token and without an identity.
+    Public,
+    /// A `deny` rule's path, or one no rule covers: 404, never forwarded.
+    NotRouted,
+    /// A path the gateway cannot read unambiguously where that matters: 400.
+    AmbiguousPath,
 }
 
 impl Route {
-    /// Classifies a request path (without query).
+    /// Classifies a request path (without query) with the default rules.
     pub fn classify(path: &str) -> Self {
+        static DEFAULT: std::sync::LazyLock<RouteRules> = std::sync::LazyLock::new(RouteRules::default);
+        Self::classify_with(path, &DEFAULT)
+    }
+
+    /// Classifies a request path (without query): the gateway's own routes, then `rules`.
+    pub fn classify_with(path: &str, rules: &RouteRules) -> Self {
         match path {
             "/healthz" => Route::Healthz,
             "/readyz" => Route::Readyz,
@@ -57,9 +73,19 @@ impl Route {
             crate::resource_metadata::MCP_METADATA_PATH | crate::resource_metadata::ROOT_METADATA_PATH => {
                 Route::ResourceMetadata
             }
-            "/mcp" | "/mcp/" => Route::Mcp,
-            p if p.starts_with("/api/") || p == "/api" => Route::Api,
-            _ => Route::Other,
+            p => Self::by_rules(p, rules),
+        }
+    }
+
+    /// Classifies a path that is not one of the gateway's own routes, by `rules` alone.
+    pub fn by_rules(path: &str, rules: &RouteRules) -> Self {
+        match rules.decide(path) {
+            Ok(Access::Mcp) => Route::Mcp,
+            Ok(Access::Token) if path.starts_with("/api/") || path == "/api" => Route::Api,
+            Ok(Access::Token) => Route::Other,
+            Ok(Access::Public) => Route::Public,
+            Ok(Access::Deny) => Route::NotRouted,
+            Err(_) => Route::AmbiguousPath,
         }
     }
 
@@ -76,6 +102,9 @@ impl Route {
             Route::Mcp => "mcp",
             Route::Api => "api",
             Route::Other => "other",
+            Route::Public => "public",
+            Route::NotRouted => "not_routed",
+            Route::AmbiguousPath => "ambiguous_path",
         }
     }
 
@@ -118,8 +147,32 @@ mod tests {
             ("/.well-known/oauth-protected-resource/mcp", Route::ResourceMetadata),
             ("/.well-known/oauth-protected-resource/mcpx", Route::Other),
             ("/healthz/", Route::Other),
+            ("/mcp/../healthz", Route::Other),
+            ("/api/../mcp", Route::Api),
         ] {
             assert_eq!(Route::classify(p), r, "{p}");
+        }
+    }
+
+    #[test]
+    fn gateway_routes_come_before_rules() {
+        let specs: Vec<String> = ["mcp:/gradio_api/mcp/", "public:/", "deny:/secret/"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let rules = RouteRules::parse(&specs).unwrap();
+        for (p, r) in [
+            ("/healthz", Route::Healthz),
+            ("/metrics", Route::Metrics),
+            ("/api/auth/token", Route::AuthToken),
+            ("/gradio_api/mcp/", Route::Mcp),
+            ("/gradio_api/mcpx", Route::Public),
+            ("/api/notes", Route::Public),
+            ("/secret/x", Route::NotRouted),
+            ("/x/../gradio_api/mcp/", Route::AmbiguousPath),
+            ("/mcp", Route::Public),
+        ] {
+            assert_eq!(Route::classify_with(p, &rules), r, "{p}");
         }
     }
 }

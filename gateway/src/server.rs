@@ -85,6 +85,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
         proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
         metrics_token: settings.metrics_token.clone(),
         sniff_max: settings.mcp_sniff_max_bytes,
+        routes: resolved.routes.clone(),
         audited: moka::sync::Cache::builder()
             .max_capacity(100_000)
             .time_to_live(AUDIT_SUCCESS_EVERY)
