@@ -423,7 +423,13 @@ impl Settings {
             return Err(ConfigError::SniffLimit);
         }
         let allowed_origins = if self.allowed_origins.iter().all(|o| o.trim().is_empty()) {
-            vec![public_url.clone()]
+            let mut origins = vec![public_url.clone()];
+            let local = format!("http://localhost:{}", self.effective_port());
+            if self.mode == Mode::Local && public_url == local {
+                // The local page is as likely to be opened as 127.0.0.1 as localhost: same machine, same origin.
+                origins.push(format!("http://127.0.0.1:{}", self.effective_port()));
+            }
+            origins
         } else {
             self.allowed_origins
                 .iter()
@@ -512,6 +518,25 @@ mod tests {
         .resolve()
         .unwrap();
         assert_eq!(r.allowed_origins, ["https://a.example", "https://b.example"]);
+        let r = settings(&["--identity-secret", K, "--port", "7000"]).resolve().unwrap();
+        assert_eq!(r.allowed_origins, ["http://localhost:7000", "http://127.0.0.1:7000"]);
+        let r = settings(&[
+            "--identity-secret",
+            K,
+            "--jwt-secret-key",
+            K,
+            "--mode",
+            "space",
+            "--port",
+            "7000",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            r.allowed_origins,
+            ["http://localhost:7000"],
+            "never widened in MODE=space"
+        );
     }
 
     #[test]

@@ -190,13 +190,7 @@ fn default_rules_keep_every_forwarded_path_behind_a_token() {
     let gw = Gateway::start(&echo.url(), &[]);
     let tok = gw.token("alice");
     // ("/" is the gateway's own web page unless WEB_UI=false.)
-    for path in [
-        "/anything",
-        "/mcpx",
-        "/assets/../mcp",
-        "//mcp",
-        "/%6dcp",
-    ] {
+    for path in ["/anything", "/mcpx", "/assets/../mcp", "//mcp", "/%6dcp"] {
         assert_eq!(raw(gw.port, "GET", path, &[]), 401, "{path}");
     }
     assert_eq!(echo.count(), 0);
