@@ -171,6 +171,14 @@ fn random() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+fn bearer(headers: &hyper::HeaderMap) -> &str {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
 fn json(status: u16, v: serde_json::Value) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
@@ -263,12 +271,7 @@ async fn handle(
             }
         }
         "/api/whoami-v2" => {
-            let token = parts
-                .headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
+            let token = bearer(&parts.headers);
             match s.access.get(token) {
                 Some(u) => json(
                     200,
@@ -397,12 +400,7 @@ async fn handle(
             }
         }
         "/oauth/userinfo" => {
-            let token = parts
-                .headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
+            let token = bearer(&parts.headers);
             match s.access.get(token) {
                 Some(u) => json(
                     200,
@@ -421,20 +419,6 @@ async fn handle(
         _ => json(404, serde_json::json!({"error": "not_found"})),
     };
     Ok(resp)
-}
-
-/// A tiny cookie jar for tests that follow the sign-in by hand: `name=value` of every `Set-Cookie`.
-pub fn set_cookies(resp: &reqwest::Response) -> Vec<(String, String, String)> {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|line| {
-            let (pair, attrs) = line.split_once(';').unwrap_or((line, ""));
-            let (k, v) = pair.split_once('=')?;
-            Some((k.trim().to_owned(), v.trim().to_owned(), attrs.trim().to_owned()))
-        })
-        .collect()
 }
 
 /// The query parameters of a URL.
