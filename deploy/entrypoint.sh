@@ -107,6 +107,7 @@ if [ "$MODE" = local ]; then
   cat <<MSG
 
   vaultgate is running: $PUBLIC_URL   (MCP endpoint: $PUBLIC_URL/mcp)
+  In a browser on this machine: open $PUBLIC_URL/ and press "Continue as local user".
   health: curl $PUBLIC_URL/healthz   backend: curl http://$BACKEND_LISTEN/healthz
 
   A token for user '$user':
