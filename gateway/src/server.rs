@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::origin::Origins;
 use crate::proxy::{AUDIT_SUCCESS_EVERY, Gateway};
 use crate::ratelimit::RateLimiter;
-use crate::state::{self, SessionLimits};
+use crate::state::{self, ErrorCount, SessionLimits};
 use crate::upstream::Backend;
 use crate::usage::Usage;
 
@@ -43,7 +43,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
         max: Duration::from_secs(settings.session_max_secs),
         per_user: settings.sessions_per_user,
     };
-    let stores = state::open(&resolved.state, limits)?;
+    let stores = state::open(&resolved.state, limits, ErrorCount::new(metrics.state_errors.clone()))?;
     let sessions = stores.sessions.clone();
     metrics.register_state_backend(stores.name);
     let keys = TokenKeys::new(
@@ -65,7 +65,8 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
             settings.rate_limit_burst,
             settings.ip_rate_limit_per_minute,
             settings.auth_failure_limit_per_minute,
-        ),
+        )
+        .with_shared(stores.counters.clone()),
         metrics: metrics.clone(),
         usage: usage.clone(),
         backend: backend.clone(),

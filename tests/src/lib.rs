@@ -7,6 +7,7 @@
 
 pub mod echo;
 pub mod mcp;
+pub mod redis;
 pub mod tokens;
 
 use std::net::TcpListener;
