@@ -422,3 +422,83 @@ fn redis_outage_answers_503_quickly_and_service_resumes_when_it_returns() {
         post(&base, &t, None, INIT).status() == 200
     });
 }
+
+/// True when `nginx` can run here; in CI a missing nginx is a failure (`.ci/run` installs it).
+fn nginx_available() -> bool {
+    if Command::new("nginx")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "nginx is not installed, and CI is set: `.ci/run` must install it"
+    );
+    eprintln!("SKIPPED: nginx is not installed; the load-balancer test did not run");
+    false
+}
+
+#[test]
+fn the_compose_load_balancer_spreads_requests_over_two_replicas_sharing_redis() {
+    let Some(redis) = Redis::start() else { return };
+    if !nginx_available() {
+        return;
+    }
+    let echo = Echo::start();
+    let trusted = [("TRUSTED_PROXIES", "127.0.0.1/32")];
+    let (a, b) = (replica(&echo, &redis, &trusted), replica(&echo, &redis, &trusted));
+    // deploy/nginx/vaultgate-lb.conf as compose runs it, with the replicas' host names and the
+    // listening port replaced by loopback ports, and its scratch paths moved into a temp dir.
+    let dir = tempfile::tempdir().unwrap();
+    let lb_port = vaultgate_tests::free_port();
+    let conf = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/nginx/vaultgate-lb.conf"
+    ))
+    .unwrap()
+    .replace("gateway-1:7860", &format!("127.0.0.1:{}", a.port))
+    .replace("gateway-2:7860", &format!("127.0.0.1:{}", b.port))
+    .replace("listen 7860;", &format!("listen 127.0.0.1:{lb_port};"))
+    .replace("/tmp/nginx-lb", &dir.path().join("nginx-lb").display().to_string());
+    assert!(
+        conf.contains(&format!("127.0.0.1:{}", b.port)),
+        "the replica addresses moved"
+    );
+    let path = dir.path().join("lb.conf");
+    std::fs::write(&path, conf).unwrap();
+    let check = Command::new("nginx").arg("-t").arg("-c").arg(&path).output().unwrap();
+    assert!(
+        check.status.success(),
+        "nginx -t: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut cmd = Command::new("nginx");
+    cmd.arg("-c").arg(&path).args(["-g", "daemon off;"]);
+    let mut nginx = vaultgate_tests::Proc::spawn(cmd, "nginx");
+    let lb = format!("http://127.0.0.1:{lb_port}");
+    eventually("nginx answers", Duration::from_secs(10), || {
+        client()
+            .get(format!("{lb}/healthz"))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+    });
+
+    // A legacy client through the one port: its session works whichever replica answers.
+    let alice = shared_token("alice");
+    let sid = initialize(&lb, &alice);
+    for _ in 0..8 {
+        assert_eq!(post(&lb, &alice, Some(&sid), PING).status(), 200);
+    }
+    for (name, gw) in [("A", &a), ("B", &b)] {
+        let served = sum_metric(&gw.metrics(), "vaultgate_gateway_requests_total");
+        assert!(served >= 2, "replica {name} served {served} requests: not balanced");
+    }
+    // Logged out through the balancer: refused on both replicas from the next request on.
+    assert_eq!(logout(&lb, &alice).status(), 200);
+    for _ in 0..4 {
+        assert_eq!(post(&lb, &alice, None, INIT).status(), 401);
+    }
+    nginx.terminate(Duration::from_secs(5));
+}
