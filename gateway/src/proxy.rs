@@ -328,7 +328,8 @@ impl Gateway {
                         "state_unavailable",
                         "session store unavailable; retry shortly",
                         self.rpc_id(ctx),
-                    );
+                    )
+                    .header("retry-after", "5");
                     return Ok(Some(self.answer(s, ctx, a).await?));
                 }
             },

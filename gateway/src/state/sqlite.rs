@@ -438,6 +438,47 @@ mod tests {
         assert_eq!(s.lookup(&id).await.unwrap(), Lookup::Unknown);
     }
 
+    #[tokio::test]
+    async fn another_process_writes_are_picked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.db");
+        let alice = UserId::parse("alice").unwrap();
+        let (s, r) = open(&path, limits(), ErrorCount::default()).unwrap();
+        let sid = s.create(&alice).await.unwrap();
+        let issued = now_secs();
+        // The operator command: a second connection to the same file, as from another process.
+        let (cli_s, cli_r) = open(&path, limits(), ErrorCount::default()).unwrap();
+        cli_r.revoke("jti-x", now_secs() + 600).await.unwrap();
+        cli_r.revoke_user(&alice, issued).await.unwrap();
+        assert_eq!(cli_s.end_user(&alice).await.unwrap(), 1);
+        let deadline = Instant::now() + WATCH_EVERY * 5;
+        while !r
+            .is_revoked("jti-x", &UserId::parse("bob").unwrap(), issued)
+            .await
+            .unwrap()
+        {
+            assert!(Instant::now() < deadline, "the running store never saw the revocation");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let deadline = Instant::now() + WATCH_EVERY * 5;
+        while s.lookup(&sid).await.unwrap() == Lookup::Live(alice.clone()) {
+            assert!(Instant::now() < deadline, "the ended session stayed live");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            r.is_revoked("other", &alice, issued).await.unwrap(),
+            "the user revocation arrived too"
+        );
+        // Its own writes do not count as another process's (no reload storm).
+        let mut last = None;
+        let db = s.db.clone();
+        db.reload_if_changed(&mut last, &r.mem, &s.mem).unwrap();
+        s.create(&alice).await.unwrap();
+        let before = last;
+        db.reload_if_changed(&mut last, &r.mem, &s.mem).unwrap();
+        assert_eq!(before, last, "data_version unchanged by this connection's own commit");
+    }
+
     #[test]
     fn an_unwritable_path_is_a_clear_error() {
         let e = open(Path::new("/proc/vaultgate/gateway.db"), limits(), ErrorCount::default())
