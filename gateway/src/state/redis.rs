@@ -257,15 +257,6 @@ impl RedisState {
         Err(self.errors.count(fail(op, message)))
     }
 
-    /// Answers whether Redis is reachable now (for readiness and the operator commands).
-    pub async fn ping(&self) -> Result<(), StateError> {
-        self.run("ping", |mut c, _| async move {
-            redis::cmd("PING").query_async::<String>(&mut c).await
-        })
-        .await
-        .map(|_| ())
-    }
-
     /// Keeps the `sessions_active` gauge roughly right: a SCAN of session keys every few seconds.
     fn count_sessions_in_background(self: &Arc<Self>) {
         let (conn, active, every) = (self.conn.clone(), self.active.clone(), COUNT_EVERY);
