@@ -38,6 +38,33 @@ pub enum Command {
     MintToken(MintArgs),
     /// Print who uses this gateway: active users, the busiest users, vault sizes (asks ADMIN_ADDR).
     Usage(UsageArgs),
+    /// Revoke a token (--jti) or everything a user holds (--user) in the configured state store.
+    Revoke(RevokeArgs),
+    /// List a user's live MCP sessions in the configured state store.
+    Sessions(SessionsArgs),
+}
+
+/// Arguments of `revoke`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RevokeArgs {
+    /// The `jti` of one gateway token to refuse from now on.
+    #[arg(long)]
+    pub jti: Option<String>,
+    /// A user id: every token issued to them until now is refused and their sessions end.
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+/// Arguments of `sessions`.
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// The user whose live sessions to list.
+    #[arg(long)]
+    pub user: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `usage`.
@@ -211,7 +238,8 @@ pub struct Settings {
     #[arg(long, env = "SPACE_HOST")]
     pub space_host: Option<String>,
 
-    /// Where sessions and revoked tokens live: `sqlite` (survives restarts) or `memory`.
+    /// Where sessions, revoked tokens (and, for redis, rate limits) live: `sqlite` (survives
+    /// restarts), `redis` (shared by several replicas; needs REDIS_URL) or `memory`.
     #[arg(long, env = "GATEWAY_STATE", default_value = "sqlite")]
     pub gateway_state: String,
 
@@ -219,9 +247,14 @@ pub struct Settings {
     #[arg(long, env = "GATEWAY_STATE_PATH", default_value = "./data/gateway.db")]
     pub gateway_state_path: std::path::PathBuf,
 
-    /// Redis URL of the shared state store (reserved for that store).
+    /// Redis URL of the shared state store (GATEWAY_STATE=redis), e.g. redis://redis:6379/0.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<Secret>,
+
+    /// Longest wait for any one state-store operation (Redis), connecting included; past it the
+    /// request is answered 503.
+    #[arg(long, env = "STATE_TIMEOUT", default_value = "500ms", value_parser = parse_duration)]
+    pub state_timeout: Duration,
 
     /// Worker threads of the public listener (1 is fastest when the backend shares two cores).
     #[arg(long, env = "GATEWAY_THREADS", default_value_t = 1)]
@@ -286,10 +319,14 @@ pub enum ConfigError {
     BadBackendUrl(String),
     #[error("PUBLIC_URL '{0}' must start with http:// or https:// and have a host")]
     BadPublicUrl(String),
-    #[error("GATEWAY_STATE '{0}' is not available; use 'sqlite' or 'memory' (the Redis store does not exist yet)")]
+    #[error("GATEWAY_STATE '{0}' is not available; use 'sqlite', 'redis' or 'memory'")]
     UnsupportedState(String),
     #[error("LOCAL_USER '{0}' must match [A-Za-z0-9_-]{{1,64}}")]
     BadLocalUser(String),
+    #[error("GATEWAY_STATE=redis needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)")]
+    MissingRedisUrl,
+    #[error("STATE_TIMEOUT must be between 10ms and 30s")]
+    StateTimeout,
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
     #[error("MCP_SNIFF_MAX_BYTES must be between 1 KiB and 64 KiB (Pingora's request body buffer)")]
@@ -363,6 +400,27 @@ impl Settings {
         }
     }
 
+    /// The configured state store (also used by the operator commands, which need nothing else).
+    pub fn state_config(&self) -> Result<StateConfig, ConfigError> {
+        Ok(match self.gateway_state.as_str() {
+            "memory" => StateConfig::Memory,
+            "sqlite" => StateConfig::Sqlite(self.gateway_state_path.clone()),
+            "redis" => {
+                if !(Duration::from_millis(10)..=Duration::from_secs(30)).contains(&self.state_timeout) {
+                    return Err(ConfigError::StateTimeout);
+                }
+                match &self.redis_url {
+                    Some(url) if !url.is_empty() => StateConfig::Redis {
+                        url: url.clone(),
+                        timeout: self.state_timeout,
+                    },
+                    _ => return Err(ConfigError::MissingRedisUrl),
+                }
+            }
+            other => return Err(ConfigError::UnsupportedState(other.to_owned())),
+        })
+    }
+
     /// Checks everything `serve` needs.
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
         let public_url = self.effective_public_url();
@@ -395,11 +453,7 @@ impl Settings {
         if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::WeakMetricsToken);
         }
-        let state = match self.gateway_state.as_str() {
-            "memory" => StateConfig::Memory,
-            "sqlite" => StateConfig::Sqlite(self.gateway_state_path.clone()),
-            other => return Err(ConfigError::UnsupportedState(other.to_owned())),
-        };
+        let state = self.state_config()?;
         for (name, v) in [
             ("RATE_LIMIT_PER_MINUTE", self.rate_limit_per_minute as u64),
             ("IP_RATE_LIMIT_PER_MINUTE", self.ip_rate_limit_per_minute as u64),

@@ -11,6 +11,7 @@ pub mod client_ip;
 pub mod config;
 pub mod identity;
 pub mod metrics;
+pub mod operator;
 pub mod origin;
 pub mod proxy;
 pub mod ratelimit;

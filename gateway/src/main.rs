@@ -49,6 +49,20 @@ fn main() -> ExitCode {
                 cli.settings.admin_addr
             )),
         },
+        Command::Revoke(args) => match vaultgate_gateway::operator::revoke(&cli.settings, &args) {
+            Ok(done) => {
+                println!("{done}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Sessions(args) => match vaultgate_gateway::operator::sessions(&cli.settings, &args) {
+            Ok(list) => {
+                println!("{list}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::Serve => {
             let resolved = match cli.settings.resolve() {
                 Ok(r) => r,

@@ -26,7 +26,19 @@ pub const AUTH_FAILURE_REASONS: [&str; 12] = [
 ];
 
 /// State-store operations, pre-registered so an alert on errors has a series to watch.
-pub const STATE_OPS: [&str; 6] = ["create", "lookup", "end", "end_user", "revoke", "touch"];
+pub const STATE_OPS: [&str; 11] = [
+    "create",
+    "lookup",
+    "end",
+    "end_user",
+    "revoke",
+    "touch",
+    "revoke_user",
+    "revocation_check",
+    "rate_limit",
+    "list",
+    "watch",
+];
 
 /// All gateway metrics in one registry.
 pub struct Metrics {

@@ -146,7 +146,7 @@ impl Gateway {
         self.metrics.auth_failures.with_label_values(&[f.reason]).inc();
         audit::auth_failure(f.reason, ctx.route.label(), ctx.client_ip, &ctx.request_id);
         if let Some(ip) = ctx.client_ip
-            && let Err(limited) = self.limits.auth_failed(ip)
+            && let Err(limited) = self.limits.auth_failed(ip).await
         {
             return self.refuse_limited(s, ctx, limited, None).await;
         }
@@ -266,7 +266,7 @@ impl Gateway {
         match ctx.route {
             Route::Public | Route::NotRouted | Route::AmbiguousPath => {
                 if let Some(ip) = ctx.client_ip
-                    && let Err(l) = self.limits.check_ip(ip)
+                    && let Err(l) = self.limits.check_ip(ip).await
                 {
                     return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
                 }
@@ -281,7 +281,7 @@ impl Gateway {
             }
             Route::Readyz => {
                 if let Some(ip) = ctx.client_ip
-                    && let Err(l) = self.limits.check_ip(ip)
+                    && let Err(l) = self.limits.check_ip(ip).await
                 {
                     return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
                 }
@@ -294,7 +294,7 @@ impl Gateway {
             }
             Route::Page | Route::SignInConfig | Route::SignInLogin | Route::SignInCallback | Route::SignInLocal => {
                 if let Some(ip) = ctx.client_ip
-                    && let Err(l) = self.limits.check_ip(ip)
+                    && let Err(l) = self.limits.check_ip(ip).await
                 {
                     return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
                 }
@@ -328,7 +328,7 @@ impl Gateway {
             }
             Route::Metrics => {
                 if let Some(ip) = ctx.client_ip
-                    && let Err(l) = self.limits.check_ip(ip)
+                    && let Err(l) = self.limits.check_ip(ip).await
                 {
                     return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
                 }
@@ -408,14 +408,17 @@ impl Gateway {
             Some(id) => match self.sessions.lookup(id).await {
                 Ok(l) => l,
                 Err(e) => {
-                    self.metrics.state_errors.with_label_values(&[e.backend, e.op]).inc();
+                    // Fail closed (the store counted the error): a session that cannot be
+                    // checked is not accepted.
                     tracing::error!(error = %e, "session store lookup failed");
+                    audit::auth_unavailable("state_unavailable", ctx.route.label(), ctx.client_ip, &ctx.request_id);
                     let a = Answer::error(
                         503,
                         "state_unavailable",
                         "session store unavailable; retry shortly",
                         self.rpc_id(ctx),
-                    );
+                    )
+                    .header("retry-after", "5");
                     return Ok(Some(self.answer(s, ctx, a).await?));
                 }
             },
@@ -427,7 +430,7 @@ impl Gateway {
                     if let Some(id) = &sid
                         && let Err(e) = self.sessions.end(id).await
                     {
-                        self.metrics.state_errors.with_label_values(&[e.backend, e.op]).inc();
+                        tracing::error!(error = %e, "could not end an MCP session");
                     }
                     audit::session_event(
                         "session_end",
@@ -552,7 +555,7 @@ impl ProxyHttp for Gateway {
         self.usage.record(&principal.user);
         ctx.user = Some(principal.user.clone());
 
-        if let Err(l) = self.limits.check_user(&principal.user) {
+        if let Err(l) = self.limits.check_user(&principal.user).await {
             return self.refuse_limited(s, ctx, l, Some(&principal.user)).await;
         }
         match ctx.route {
@@ -631,7 +634,6 @@ impl ProxyHttp for Gateway {
                     ctx.session = Some(id);
                 }
                 Err(e) => {
-                    self.metrics.state_errors.with_label_values(&[e.backend, e.op]).inc();
                     tracing::error!(error = %e, "could not create an MCP session");
                 }
             }

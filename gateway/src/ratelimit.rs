@@ -1,15 +1,33 @@
-//! Rate limits that keep users apart: a GCRA bucket (governor) per user, per client IP
-//! on unauthenticated routes, and per client IP for failed authentications. A limited
+//! Rate limits that keep users apart: a GCRA bucket per user, per client IP on
+//! unauthenticated routes, and per client IP for failed authentications. A limited
 //! request is answered 429 by the gateway and never reaches the backend.
+//!
+//! With one gateway process (memory and sqlite stores) the buckets live in this process
+//! (governor). With the Redis store they live in Redis (`SharedCounters`), so every replica
+//! draws on the same bucket; when Redis cannot answer, this process's own bucket decides
+//! (a replica then limits alone until Redis is back, rather than letting everything through).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use vaultgate_shared::UserId;
+
+use crate::state::StateError;
+
+/// GCRA buckets kept outside this process, shared by every gateway replica.
+#[async_trait]
+pub trait SharedCounters: Send + Sync {
+    /// Takes one request from bucket `key` (`per_minute` steady, `burst` at once): `None` when
+    /// allowed, else how long until the next request would be.
+    async fn take(&self, key: &str, per_minute: u32, burst: u32) -> Result<Option<Duration>, StateError>;
+}
 
 /// Which limit refused a request (the metric's `scope` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +71,7 @@ impl Limited {
 struct Bucket<K: std::hash::Hash + Eq + Clone> {
     limiter: DefaultKeyedRateLimiter<K>,
     per_minute: u32,
+    burst: u32,
     scope: Scope,
 }
 
@@ -63,19 +82,23 @@ impl<K: std::hash::Hash + Eq + Clone> Bucket<K> {
         Self {
             limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(pm).allow_burst(burst)),
             per_minute,
+            burst: burst.get(),
             scope,
         }
     }
 
+    fn limited(&self, wait: Duration) -> Limited {
+        Limited {
+            scope: self.scope,
+            per_minute: self.per_minute,
+            retry_after_secs: ceil_secs(wait),
+        }
+    }
+
     fn check(&self, key: &K) -> Result<(), Limited> {
-        self.limiter.check_key(key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            Limited {
-                scope: self.scope,
-                per_minute: self.per_minute,
-                retry_after_secs: ceil_secs(wait),
-            }
-        })
+        self.limiter
+            .check_key(key)
+            .map_err(|not_until| self.limited(not_until.wait_time_from(DefaultClock::default().now())))
     }
 
     fn tidy(&self) {
@@ -94,6 +117,7 @@ pub struct RateLimiter {
     ip: Bucket<IpAddr>,
     auth_failure: Bucket<IpAddr>,
     checks: AtomicU64,
+    shared: Option<Arc<dyn SharedCounters>>,
 }
 
 /// How often (in checks) idle keys are dropped, so memory stays bounded.
@@ -107,7 +131,33 @@ impl RateLimiter {
             ip: Bucket::new(Scope::Ip, ip_per_minute, ip_per_minute.div_ceil(4).max(10)),
             auth_failure: Bucket::new(Scope::AuthFailure, fail_per_minute, fail_per_minute),
             checks: AtomicU64::new(0),
+            shared: None,
         }
+    }
+
+    /// Keeps the buckets in `shared` (Redis) so that every replica draws on the same ones.
+    pub fn with_shared(mut self, shared: Option<Arc<dyn SharedCounters>>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// One request against `bucket`: the shared bucket when there is one and it answers,
+    /// else this process's own (the store has already counted its failure).
+    async fn take<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        bucket: &Bucket<K>,
+        key: &K,
+        shared_key: impl FnOnce() -> String,
+    ) -> Result<(), Limited> {
+        self.tick();
+        if let Some(shared) = &self.shared {
+            match shared.take(&shared_key(), bucket.per_minute, bucket.burst).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait)) => return Err(bucket.limited(wait)),
+                Err(_) => {}
+            }
+        }
+        bucket.check(key)
     }
 
     fn tick(&self) {
@@ -119,21 +169,19 @@ impl RateLimiter {
     }
 
     /// One request by an authenticated user.
-    pub fn check_user(&self, user: &UserId) -> Result<(), Limited> {
-        self.tick();
-        self.user.check(user)
+    pub async fn check_user(&self, user: &UserId) -> Result<(), Limited> {
+        self.take(&self.user, user, || format!("user:{user}")).await
     }
 
     /// One unauthenticated request from `ip`.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Limited> {
-        self.tick();
-        self.ip.check(&ip)
+    pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Limited> {
+        self.take(&self.ip, &ip, || format!("ip:{ip}")).await
     }
 
     /// One failed authentication from `ip`; `Err` once that IP is over its limit.
-    pub fn auth_failed(&self, ip: IpAddr) -> Result<(), Limited> {
-        self.tick();
-        self.auth_failure.check(&ip)
+    pub async fn auth_failed(&self, ip: IpAddr) -> Result<(), Limited> {
+        self.take(&self.auth_failure, &ip, || format!("auth_failure:{ip}"))
+            .await
     }
 }
 
@@ -141,31 +189,31 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn users_are_limited_separately() {
+    #[tokio::test]
+    async fn users_are_limited_separately() {
         let r = RateLimiter::new(60, 5, 100, 3);
         let a = UserId::parse("a").unwrap();
         let b = UserId::parse("b").unwrap();
         for _ in 0..5 {
-            assert!(r.check_user(&a).is_ok());
+            assert!(r.check_user(&a).await.is_ok());
         }
-        let limited = r.check_user(&a).unwrap_err();
+        let limited = r.check_user(&a).await.unwrap_err();
         assert_eq!((limited.scope, limited.per_minute), (Scope::User, 60));
         assert!(limited.retry_after_secs >= 1);
-        assert!(r.check_user(&b).is_ok());
+        assert!(r.check_user(&b).await.is_ok());
     }
 
-    #[test]
-    fn failed_auth_is_per_ip() {
+    #[tokio::test]
+    async fn failed_auth_is_per_ip() {
         let r = RateLimiter::new(60, 5, 100, 3);
         let ip1: IpAddr = "10.0.0.1".parse().unwrap();
         let ip2: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..3 {
-            assert!(r.auth_failed(ip1).is_ok());
+            assert!(r.auth_failed(ip1).await.is_ok());
         }
-        assert_eq!(r.auth_failed(ip1).unwrap_err().scope, Scope::AuthFailure);
-        assert!(r.auth_failed(ip2).is_ok());
-        let h = r.auth_failed(ip1).unwrap_err().headers();
+        assert_eq!(r.auth_failed(ip1).await.unwrap_err().scope, Scope::AuthFailure);
+        assert!(r.auth_failed(ip2).await.is_ok());
+        let h = r.auth_failed(ip1).await.unwrap_err().headers();
         assert_eq!(h[0].0, "retry-after");
         assert_eq!(h[1], ("ratelimit-limit", "3".to_owned()));
     }

@@ -26,7 +26,7 @@ use crate::ratelimit::RateLimiter;
 use crate::resource_metadata::ResourceMetadata;
 use crate::signin::provider::Provider;
 use crate::signin::{DEFAULT_SCOPES, SignIn};
-use crate::state::{self, SessionLimits};
+use crate::state::{self, ErrorCount, SessionLimits};
 use crate::upstream::Backend;
 use crate::usage::Usage;
 
@@ -52,7 +52,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
         max: Duration::from_secs(settings.session_max_secs),
         per_user: settings.sessions_per_user,
     };
-    let stores = state::open(&resolved.state, limits)?;
+    let stores = state::open(&resolved.state, limits, ErrorCount::new(metrics.state_errors.clone()))?;
     let sessions = stores.sessions.clone();
     metrics.register_state_backend(stores.name);
     let keys = TokenKeys::new(
@@ -77,7 +77,8 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
             settings.rate_limit_burst,
             settings.ip_rate_limit_per_minute,
             settings.auth_failure_limit_per_minute,
-        ),
+        )
+        .with_shared(stores.counters.clone()),
         metrics: metrics.clone(),
         usage: usage.clone(),
         backend: backend.clone(),

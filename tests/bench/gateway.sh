@@ -6,6 +6,8 @@
 #                                     one round, small populations; fails when a component does
 #                                     not start or any request errors — never on the numbers
 #   tests/bench/gateway.sh --profile  also records a CPU profile of the gateway (perf)
+#   tests/bench/gateway.sh --stores   instead: memory, sqlite and redis state stores side by side
+#                                     (tests/bench/stores.sh; --stores --quick for a smoke run)
 #
 # It builds the release binaries, starts on free 127.0.0.1 ports a fixed upstream
 # (bench-upstream), nginx as a plain proxy, a bare Pingora pass-through (bench-passthrough),
@@ -27,9 +29,12 @@ QUICK=${BENCH_SMALL:-0}
 PROFILE=0
 for a in "$@"; do
   case $a in
+    --stores)
+      rest=(); for b in "$@"; do [[ $b == --stores ]] || rest+=("$b"); done
+      exec "$HERE/stores.sh" "${rest[@]}" ;;
     --quick) QUICK=1 ;;
     --profile) PROFILE=1 ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "gateway.sh: unknown argument '$a' (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -8,6 +8,7 @@
 pub mod echo;
 pub mod mcp;
 pub mod oidc;
+pub mod redis;
 pub mod tokens;
 
 use std::net::TcpListener;

@@ -424,7 +424,8 @@ fn compose_grafana_and_prometheus_agree() {
         "../grafana/dashboards:/etc/grafana/dashboards",
         "prom/prometheus",
         "grafana/grafana",
-        "# redis:",
+        "GATEWAY_STATE: redis",
+        "./nginx/vaultgate-lb.conf:/etc/nginx/vaultgate-lb.conf",
     ] {
         assert!(compose.contains(needle), "docker-compose.yml lacks {needle:?}");
     }
@@ -433,12 +434,13 @@ fn compose_grafana_and_prometheus_agree() {
         "../grafana/provisioning",
         "../grafana/dashboards",
         "./prometheus",
+        "./nginx/vaultgate-lb.conf",
         "Dockerfile",
     ] {
         assert!(deploy.join(rel).exists(), "compose refers to missing {rel}");
     }
     let prom = read("deploy/prometheus/prometheus.yml");
-    assert!(prom.contains("\"vaultgate:9091\"") && prom.contains("\"vaultgate:9092\""));
+    assert!(prom.contains("\"gateway-1:9091\", \"gateway-2:9091\"") && prom.contains("\"backend:9092\""));
     let provider = read("grafana/provisioning/dashboards/vaultgate.yml");
     assert!(provider.contains("path: /etc/grafana/dashboards"));
     let datasource = read("grafana/provisioning/datasources/prometheus.yml");

@@ -38,6 +38,8 @@ pub struct VerifiedToken {
     pub user: UserId,
     pub jti: String,
     pub expires_at: u64,
+    /// `iat`: a user revocation refuses every token issued at or before it.
+    pub issued_at: u64,
     pub name: Option<String>,
 }
 
@@ -171,6 +173,7 @@ impl TokenKeys {
             user,
             jti: claims.jti,
             expires_at: claims.exp,
+            issued_at: claims.iat,
             name: claims.name,
         })
     }

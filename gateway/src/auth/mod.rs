@@ -26,6 +26,8 @@ pub struct Principal {
     pub jti: String,
     /// When the token expires (Unix seconds).
     pub expires_at: u64,
+    /// When the token was issued (Unix seconds; for a Hugging Face token, when it was checked).
+    pub issued_at: u64,
     /// Whether the token came from the cookie (browser) or a header.
     pub from_cookie: bool,
     /// The display name the token carries, if any.
@@ -45,6 +47,9 @@ pub enum TokenKind {
 
 /// How long a logout keeps a Hugging Face token refused (the gateway cannot revoke it at the source).
 const HF_REVOKE_SECS: u64 = 30 * 86_400;
+
+/// The reason (and error code) of a 503 when the state store cannot answer.
+pub const STATE_UNAVAILABLE: &str = "state_unavailable";
 
 /// A refused credential: status, metric reason, and a description safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +146,9 @@ impl Authenticator {
                 user: user.id,
                 jti: format!("hf-{}", hex::encode(&fp[..16])),
                 expires_at: vaultgate_shared::jwt::now_secs() + HF_REVOKE_SECS,
+                // Hugging Face tokens are Hugging Face's to revoke: a user revocation here
+                // covers the gateway tokens minted before it, not the HF token itself.
+                issued_at: u64::MAX,
                 from_cookie,
                 name: user.name,
                 kind: TokenKind::HuggingFace,
@@ -151,18 +159,29 @@ impl Authenticator {
                 user: verified.user,
                 jti: verified.jti,
                 expires_at: verified.expires_at,
+                issued_at: verified.issued_at,
                 from_cookie,
                 name: verified.name,
                 kind: TokenKind::Gateway,
             }
         };
-        if self.revocations.is_revoked(&principal.jti).await {
-            return Err(AuthFailure {
+        match self
+            .revocations
+            .is_revoked(&principal.jti, &principal.user, principal.issued_at)
+            .await
+        {
+            Ok(false) => Ok(principal),
+            Ok(true) => Err(AuthFailure {
                 status: 401,
                 reason: "revoked",
                 description: "token has been revoked".into(),
-            });
+            }),
+            // Fail closed: a token whose revocation cannot be checked is not accepted.
+            Err(_) => Err(AuthFailure {
+                status: 503,
+                reason: STATE_UNAVAILABLE,
+                description: "the gateway's state store is unavailable; retry shortly".into(),
+            }),
         }
-        Ok(principal)
     }
 }

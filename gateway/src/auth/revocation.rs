@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use moka::Expiry;
+use vaultgate_shared::UserId;
 use vaultgate_shared::jwt::now_secs;
 
 use crate::state::StateError;
@@ -16,9 +17,16 @@ use crate::state::StateError;
 pub trait Revocations: Send + Sync {
     /// Marks `jti` revoked until `until` (Unix seconds).
     async fn revoke(&self, jti: &str, until: u64) -> Result<(), StateError>;
-    /// True when `jti` has been revoked and is not yet past its expiry.
-    async fn is_revoked(&self, jti: &str) -> bool;
+    /// Refuses every token of `user` issued at or before `at` (Unix seconds).
+    async fn revoke_user(&self, user: &UserId, at: u64) -> Result<(), StateError>;
+    /// True when `jti` was revoked (and is not yet past its expiry), or `user` was revoked at
+    /// or after `issued_at`. An `Err` means the store could not tell: callers fail closed.
+    async fn is_revoked(&self, jti: &str, user: &UserId, issued_at: u64) -> Result<bool, StateError>;
 }
+
+/// How long a user revocation is kept: longer than any token's lifetime (TOKEN_TTL is 7 days
+/// by default), and bounded so that revoked users do not accumulate for ever.
+pub const USER_REVOCATION_KEEP: Duration = Duration::from_secs(400 * 86_400);
 
 struct UntilExpiry;
 
@@ -34,6 +42,7 @@ impl Expiry<String, u64> for UntilExpiry {
 /// The in-memory store.
 pub struct MemoryRevocations {
     cache: moka::sync::Cache<String, u64>,
+    users: moka::sync::Cache<UserId, u64>,
 }
 
 impl MemoryRevocations {
@@ -42,10 +51,27 @@ impl MemoryRevocations {
         self.cache.insert(jti.to_owned(), until);
     }
 
+    /// Records a user revocation in memory only; a later instant wins over an earlier one.
+    pub fn remember_user(&self, user: &UserId, at: u64) {
+        let at = self.users.get(user).map_or(at, |old| old.max(at));
+        self.users.insert(user.clone(), at);
+    }
+
+    /// Whether `jti` is known revoked here (no user check).
+    pub fn has_jti(&self, jti: &str) -> bool {
+        self.cache.contains_key(jti)
+    }
+
+    /// The synchronous form of `is_revoked`, for the stores that keep this copy in front.
+    pub fn check(&self, jti: &str, user: &UserId, issued_at: u64) -> bool {
+        self.cache.contains_key(jti) || self.users.get(user).is_some_and(|at| issued_at <= at)
+    }
+
     /// An empty store.
     pub fn new() -> Self {
         Self {
             cache: moka::sync::Cache::builder().expire_after(UntilExpiry).build(),
+            users: moka::sync::Cache::builder().time_to_live(USER_REVOCATION_KEEP).build(),
         }
     }
 }
@@ -63,8 +89,13 @@ impl Revocations for MemoryRevocations {
         Ok(())
     }
 
-    async fn is_revoked(&self, jti: &str) -> bool {
-        self.cache.contains_key(jti)
+    async fn revoke_user(&self, user: &UserId, at: u64) -> Result<(), StateError> {
+        self.remember_user(user, at);
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: &str, user: &UserId, issued_at: u64) -> Result<bool, StateError> {
+        Ok(self.check(jti, user, issued_at))
     }
 }
 
@@ -75,9 +106,19 @@ mod tests {
     #[tokio::test]
     async fn revoke_and_check() {
         let r = MemoryRevocations::new();
-        assert!(!r.is_revoked("a").await);
-        r.revoke("a", now_secs() + 60).await.unwrap();
-        assert!(r.is_revoked("a").await);
-        assert!(!r.is_revoked("b").await);
+        let (alice, bob) = (UserId::parse("alice").unwrap(), UserId::parse("bob").unwrap());
+        let now = now_secs();
+        assert!(!r.is_revoked("a", &alice, now).await.unwrap());
+        r.revoke("a", now + 60).await.unwrap();
+        assert!(r.is_revoked("a", &alice, now).await.unwrap());
+        assert!(!r.is_revoked("b", &alice, now).await.unwrap());
+        r.revoke_user(&alice, now).await.unwrap();
+        r.revoke_user(&alice, now - 100).await.unwrap(); // an older revocation does not shorten it
+        assert!(
+            r.is_revoked("b", &alice, now).await.unwrap(),
+            "issued at the revocation"
+        );
+        assert!(!r.is_revoked("b", &alice, now + 1).await.unwrap(), "issued after it");
+        assert!(!r.is_revoked("b", &bob, now).await.unwrap());
     }
 }

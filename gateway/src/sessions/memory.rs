@@ -12,7 +12,7 @@ use moka::Expiry;
 use moka::notification::RemovalCause;
 use vaultgate_shared::UserId;
 
-use super::{Lookup, SessionStore, StateError};
+use super::{Lookup, SessionInfo, SessionStore, StateError};
 
 #[derive(Debug)]
 struct Entry {
@@ -126,6 +126,40 @@ impl MemorySessions {
     pub fn take_user(&self, user: &UserId) -> Vec<String> {
         self.index().remove(user).map(Vec::from).unwrap_or_default()
     }
+
+    /// Ends session `id` (the synchronous form of `end`); true when it was live.
+    pub fn forget(&self, id: &str) -> bool {
+        let was_live = self.live.remove(id).is_some();
+        if was_live {
+            self.ended.insert(id.to_owned(), ());
+        }
+        was_live
+    }
+
+    /// Every live session id (for reconciling with a store written by another process).
+    pub fn ids(&self) -> Vec<String> {
+        self.live.iter().map(|(k, _)| (*k).clone()).collect()
+    }
+
+    /// `user`'s live sessions, oldest first, without touching them (one pass over the cache:
+    /// this serves an operator command, not requests).
+    pub fn list_user(&self, user: &UserId) -> Vec<SessionInfo> {
+        let now = vaultgate_shared::jwt::now_secs();
+        let mut found: Vec<(Instant, SessionInfo)> = self
+            .live
+            .iter()
+            .filter(|(_, v)| &v.user == user)
+            .map(|(k, v)| {
+                let info = SessionInfo {
+                    id: (*k).clone(),
+                    created: now.saturating_sub(v.created.elapsed().as_secs()),
+                };
+                (v.created, info)
+            })
+            .collect();
+        found.sort_by_key(|(created, _)| *created);
+        found.into_iter().map(|(_, i)| i).collect()
+    }
 }
 
 #[async_trait]
@@ -151,11 +185,7 @@ impl SessionStore for MemorySessions {
     }
 
     async fn end(&self, id: &str) -> Result<bool, StateError> {
-        let was_live = self.live.remove(id).is_some();
-        if was_live {
-            self.ended.insert(id.to_owned(), ());
-        }
-        Ok(was_live)
+        Ok(self.forget(id))
     }
 
     async fn end_user(&self, user: &UserId) -> Result<usize, StateError> {
@@ -167,6 +197,10 @@ impl SessionStore for MemorySessions {
             }
         }
         Ok(n)
+    }
+
+    async fn list(&self, user: &UserId) -> Result<Vec<SessionInfo>, StateError> {
+        Ok(self.list_user(user))
     }
 
     fn active(&self) -> u64 {

@@ -34,6 +34,16 @@ pub trait SessionStore: Send + Sync {
     async fn end(&self, id: &str) -> Result<bool, StateError>;
     /// Ends every session of `user` (logout); returns how many.
     async fn end_user(&self, user: &UserId) -> Result<usize, StateError>;
+    /// `user`'s live sessions, oldest first (for the `sessions` operator command).
+    async fn list(&self, user: &UserId) -> Result<Vec<SessionInfo>, StateError>;
     /// Live sessions, approximately (for the gauge).
     fn active(&self) -> u64;
+}
+
+/// One live session, as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    /// When it started (Unix seconds).
+    pub created: u64,
 }

@@ -1,14 +1,20 @@
-//! Where the gateway's state lives: sessions and revoked token ids. `memory` (moka)
-//! for tests and throwaway runs; `sqlite` (the default) keeps both on disk so that a
-//! revoked token stays revoked and a session survives a restart, with the in-memory
-//! stores in front as the read path.
+//! Where the gateway's state lives: sessions, revoked token ids and (for several replicas)
+//! rate-limit counters. `memory` (moka) for tests and throwaway runs; `sqlite` (the default)
+//! keeps sessions and revocations on disk so that a revoked token stays revoked and a session
+//! survives a restart, with the in-memory stores in front as the read path; `redis` shares
+//! all three between gateway replicas.
 
+pub mod redis;
 pub mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus::IntCounterVec;
+use vaultgate_shared::config::Secret;
+
 use crate::auth::revocation::{MemoryRevocations, Revocations};
+use crate::ratelimit::SharedCounters;
 use crate::sessions::{MemorySessions, SessionStore};
 
 /// A failure of a state store itself (not of the session or token it was asked about).
@@ -25,6 +31,22 @@ pub struct StateError {
 pub enum StateConfig {
     Memory,
     Sqlite(std::path::PathBuf),
+    Redis {
+        url: Secret,
+        /// The longest any one state operation may take, connecting included.
+        timeout: Duration,
+    },
+}
+
+impl StateConfig {
+    /// The `backend` label of `vaultgate_gateway_state_errors_total`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StateConfig::Memory => "memory",
+            StateConfig::Sqlite(_) => "sqlite",
+            StateConfig::Redis { .. } => "redis",
+        }
+    }
 }
 
 /// Session limits every store enforces.
@@ -39,24 +61,58 @@ pub struct SessionLimits {
 pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     pub revocations: Arc<dyn Revocations>,
+    /// Rate-limit counters shared between replicas (Redis only; otherwise each process limits alone).
+    pub counters: Option<Arc<dyn SharedCounters>>,
     /// The `backend` label of `vaultgate_gateway_state_errors_total`.
     pub name: &'static str,
 }
 
-/// Opens the configured store (creating the SQLite file and its folder when needed).
-pub fn open(config: &StateConfig, limits: SessionLimits) -> Result<Stores, StateError> {
+/// Counts a store failure under `vaultgate_gateway_state_errors_total{backend,op}` (when a
+/// counter was given) and passes it on: every failure is counted once, where it happens.
+#[derive(Clone, Default)]
+pub struct ErrorCount(Option<IntCounterVec>);
+
+impl ErrorCount {
+    /// Counts into `counter` (the gateway's `state_errors`).
+    pub fn new(counter: IntCounterVec) -> Self {
+        Self(Some(counter))
+    }
+
+    /// Counts `e` and returns it.
+    pub fn count(&self, e: StateError) -> StateError {
+        if let Some(c) = &self.0 {
+            c.with_label_values(&[e.backend, e.op]).inc();
+        }
+        e
+    }
+}
+
+/// Opens the configured store (creating the SQLite file and its folder when needed; a Redis
+/// store connects lazily, so the gateway starts — and answers 503 — while Redis is down).
+pub fn open(config: &StateConfig, limits: SessionLimits, errors: ErrorCount) -> Result<Stores, StateError> {
     Ok(match config {
         StateConfig::Memory => Stores {
             sessions: Arc::new(MemorySessions::new(limits.idle, limits.max, limits.per_user)),
             revocations: Arc::new(MemoryRevocations::new()),
+            counters: None,
             name: "memory",
         },
         StateConfig::Sqlite(path) => {
-            let (sessions, revocations) = sqlite::open(path, limits)?;
+            let (sessions, revocations) = sqlite::open(path, limits, errors)?;
             Stores {
                 sessions: Arc::new(sessions),
                 revocations: Arc::new(revocations),
+                counters: None,
                 name: "sqlite",
+            }
+        }
+        StateConfig::Redis { url, timeout } => {
+            let store = redis::RedisState::open(url, *timeout, limits, errors)?;
+            Stores {
+                sessions: store.clone(),
+                revocations: store.clone(),
+                counters: Some(store),
+                name: "redis",
             }
         }
     })

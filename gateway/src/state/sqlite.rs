@@ -2,10 +2,15 @@
 //! synchronous writes) so that they survive a restart. Reads never touch the disk:
 //! the in-memory stores are loaded at start and kept in step on every write, which is
 //! right for a single gateway replica (several replicas need the shared Redis store).
+//!
+//! The operator commands (`revoke`, `sessions`) write the same file from another process;
+//! a running gateway notices within `WATCH_EVERY` (SQLite's `data_version` changes only
+//! for other connections' commits) and reloads what changed.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -13,16 +18,18 @@ use rusqlite::{Connection, params};
 use vaultgate_shared::UserId;
 use vaultgate_shared::jwt::now_secs;
 
-use super::{SessionLimits, StateError};
+use super::{ErrorCount, SessionLimits, StateError};
 use crate::auth::jwt::LEEWAY_SECS;
-use crate::auth::revocation::{MemoryRevocations, Revocations};
-use crate::sessions::{Lookup, MemorySessions, SessionStore};
+use crate::auth::revocation::{MemoryRevocations, Revocations, USER_REVOCATION_KEEP};
+use crate::sessions::{Lookup, MemorySessions, SessionInfo, SessionStore};
 
 const NAME: &str = "sqlite";
 /// A live session's `last_seen` is written at most this often.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Every this many session creations, rows of sessions that timed out are deleted.
 const PRUNE_EVERY: u64 = 256;
+/// How often a running gateway looks for changes written by another process (the CLI).
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 fn err(op: &'static str) -> impl Fn(rusqlite::Error) -> StateError {
     move |e| StateError {
@@ -36,6 +43,7 @@ fn err(op: &'static str) -> impl Fn(rusqlite::Error) -> StateError {
 struct Db {
     conn: Mutex<Connection>,
     limits: SessionLimits,
+    errors: ErrorCount,
 }
 
 impl Db {
@@ -45,7 +53,7 @@ impl Db {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StateError> {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let r = tokio::task::spawn_blocking(move || {
             let conn = db.conn.lock().unwrap_or_else(|p| p.into_inner());
             f(&conn).map_err(err(op))
         })
@@ -54,7 +62,9 @@ impl Db {
             backend: NAME,
             op,
             message: e.to_string(),
-        })?
+        })
+        .and_then(|r| r);
+        r.map_err(|e| self.errors.count(e))
     }
 
     fn prune(conn: &Connection, limits: SessionLimits) -> rusqlite::Result<()> {
@@ -67,12 +77,85 @@ impl Db {
             "DELETE FROM sessions WHERE created + ?1 <= ?3 OR last_seen + ?2 <= ?3",
             params![limits.max.as_secs() as i64, limits.idle.as_secs() as i64, now],
         )?;
+        conn.execute(
+            "DELETE FROM revoked_users WHERE at + ?1 < ?2",
+            params![USER_REVOCATION_KEEP.as_secs() as i64, now],
+        )?;
+        Ok(())
+    }
+
+    /// Copies the revocations on disk into `mem` (they only ever grow until they expire).
+    fn load_revocations(conn: &Connection, mem: &MemoryRevocations) -> rusqlite::Result<()> {
+        let mut stmt = conn.prepare_cached("SELECT jti, until FROM revoked")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (jti, until) = row?;
+            mem.remember(&jti, until.max(0) as u64);
+        }
+        let mut stmt = conn.prepare_cached("SELECT user_id, at FROM revoked_users")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (user, at) = row?;
+            if let Ok(user) = UserId::parse(&user) {
+                mem.remember_user(&user, at.max(0) as u64);
+            }
+        }
+        Ok(())
+    }
+
+    /// Picks up what another process (the operator commands) wrote since the last call.
+    fn reload_if_changed(
+        &self,
+        last: &mut Option<i64>,
+        revocations: &MemoryRevocations,
+        sessions: &MemorySessions,
+    ) -> rusqlite::Result<()> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if last.replace(version).is_none_or(|v| v == version) {
+            return Ok(());
+        }
+        Self::load_revocations(&conn, revocations)?;
+        let mut stmt = conn.prepare_cached("SELECT id FROM sessions")?;
+        let on_disk: HashSet<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<_, _>>()?;
+        for id in sessions.ids() {
+            if !on_disk.contains(&id) {
+                sessions.forget(&id);
+            }
+        }
+        tracing::info!("state store changed by another process: reloaded");
         Ok(())
     }
 }
 
+/// Watches the file for other processes' writes while the stores live.
+fn watch(db: Weak<Db>, revocations: Weak<MemoryRevocations>, sessions: Weak<MemorySessions>) {
+    let spawned = std::thread::Builder::new()
+        .name("vaultgate-state-watch".into())
+        .spawn(move || {
+            let mut last = None;
+            loop {
+                let (Some(db), Some(r), Some(s)) = (db.upgrade(), revocations.upgrade(), sessions.upgrade()) else {
+                    return;
+                };
+                if let Err(e) = db.reload_if_changed(&mut last, &r, &s) {
+                    db.errors.count(err("watch")(e));
+                }
+                drop((db, r, s));
+                std::thread::sleep(WATCH_EVERY);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the state watcher: operator commands apply after a restart");
+    }
+}
+
 /// Opens (or creates) the store at `path` and loads what is still valid into memory.
-pub fn open(path: &Path, limits: SessionLimits) -> Result<(SqliteSessions, SqliteRevocations), StateError> {
+pub fn open(
+    path: &Path,
+    limits: SessionLimits,
+    errors: ErrorCount,
+) -> Result<(SqliteSessions, SqliteRevocations), StateError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StateError {
             backend: NAME,
@@ -86,6 +169,7 @@ pub fn open(path: &Path, limits: SessionLimits) -> Result<(SqliteSessions, Sqlit
          PRAGMA synchronous = FULL;
          PRAGMA busy_timeout = 5000;
          CREATE TABLE IF NOT EXISTS revoked (jti TEXT PRIMARY KEY, until INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS revoked_users (user_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS sessions (
              id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created INTEGER NOT NULL, last_seen INTEGER NOT NULL);
          CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id, created);",
@@ -93,18 +177,10 @@ pub fn open(path: &Path, limits: SessionLimits) -> Result<(SqliteSessions, Sqlit
     .map_err(err("open"))?;
     Db::prune(&conn, limits).map_err(err("open"))?;
 
-    let revocations = MemoryRevocations::new();
-    let mut stmt = conn.prepare("SELECT jti, until FROM revoked").map_err(err("open"))?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-        .map_err(err("open"))?;
-    for row in rows {
-        let (jti, until) = row.map_err(err("open"))?;
-        revocations.remember(&jti, until.max(0) as u64);
-    }
-    drop(stmt);
+    let revocations = Arc::new(MemoryRevocations::new());
+    Db::load_revocations(&conn, &revocations).map_err(err("open"))?;
 
-    let sessions = MemorySessions::new(limits.idle, limits.max, limits.per_user);
+    let sessions = Arc::new(MemorySessions::new(limits.idle, limits.max, limits.per_user));
     let now = now_secs();
     let mut stmt = conn
         .prepare("SELECT id, user_id, created FROM sessions ORDER BY created")
@@ -129,7 +205,13 @@ pub fn open(path: &Path, limits: SessionLimits) -> Result<(SqliteSessions, Sqlit
     let db = Arc::new(Db {
         conn: Mutex::new(conn),
         limits,
+        errors,
     });
+    watch(
+        Arc::downgrade(&db),
+        Arc::downgrade(&revocations),
+        Arc::downgrade(&sessions),
+    );
     let touched = moka::sync::Cache::builder()
         .max_capacity(1_000_000)
         .time_to_live(TOUCH_EVERY)
@@ -147,7 +229,7 @@ pub fn open(path: &Path, limits: SessionLimits) -> Result<(SqliteSessions, Sqlit
 
 /// Revocations on disk, mirrored in memory.
 pub struct SqliteRevocations {
-    mem: MemoryRevocations,
+    mem: Arc<MemoryRevocations>,
     db: Arc<Db>,
 }
 
@@ -169,14 +251,30 @@ impl Revocations for SqliteRevocations {
         Ok(())
     }
 
-    async fn is_revoked(&self, jti: &str) -> bool {
-        self.mem.is_revoked(jti).await
+    async fn revoke_user(&self, user: &UserId, at: u64) -> Result<(), StateError> {
+        let (u, a) = (user.as_str().to_owned(), at as i64);
+        self.db
+            .run("revoke_user", move |c| {
+                c.execute(
+                    "INSERT INTO revoked_users (user_id, at) VALUES (?1, ?2)
+                     ON CONFLICT (user_id) DO UPDATE SET at = max(at, excluded.at)",
+                    params![u, a],
+                )
+                .map(|_| ())
+            })
+            .await?;
+        self.mem.remember_user(user, at);
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: &str, user: &UserId, issued_at: u64) -> Result<bool, StateError> {
+        Ok(self.mem.check(jti, user, issued_at))
     }
 }
 
 /// Sessions on disk, mirrored in memory.
 pub struct SqliteSessions {
-    mem: MemorySessions,
+    mem: Arc<MemorySessions>,
     db: Arc<Db>,
     touched: moka::sync::Cache<String, ()>,
     created: AtomicU64,
@@ -256,6 +354,10 @@ impl SessionStore for SqliteSessions {
         self.mem.end_user(user).await
     }
 
+    async fn list(&self, user: &UserId) -> Result<Vec<SessionInfo>, StateError> {
+        self.mem.list(user).await
+    }
+
     fn active(&self) -> u64 {
         self.mem.active()
     }
@@ -279,9 +381,10 @@ mod tests {
         let path = dir.path().join("state/gateway.db");
         let alice = UserId::parse("alice").unwrap();
         let (sid, gone) = {
-            let (s, r) = open(&path, limits()).unwrap();
+            let (s, r) = open(&path, limits(), ErrorCount::default()).unwrap();
             r.revoke("jti-1", now_secs() + 600).await.unwrap();
             r.revoke("jti-old", now_secs() - 3600).await.unwrap();
+            r.revoke_user(&alice, now_secs()).await.unwrap();
             let gone = s.create(&alice).await.unwrap();
             let a = s.create(&alice).await.unwrap();
             let b = s.create(&alice).await.unwrap(); // evicts `gone` (cap 2)
@@ -289,15 +392,24 @@ mod tests {
             assert!(s.end(&b).await.unwrap());
             (a, gone)
         };
-        let (s, r) = open(&path, limits()).unwrap();
-        assert!(r.is_revoked("jti-1").await);
-        assert!(!r.is_revoked("jti-old").await, "expired revocations are pruned");
-        assert!(!r.is_revoked("jti-2").await);
+        let (s, r) = open(&path, limits(), ErrorCount::default()).unwrap();
+        let (bob, now) = (UserId::parse("bob").unwrap(), now_secs());
+        assert!(r.is_revoked("jti-1", &bob, now).await.unwrap());
+        assert!(
+            !r.is_revoked("jti-old", &bob, now).await.unwrap(),
+            "expired revocations are pruned"
+        );
+        assert!(!r.is_revoked("jti-2", &bob, now).await.unwrap());
+        assert!(
+            r.is_revoked("jti-2", &alice, now - 5).await.unwrap(),
+            "the user revocation survives"
+        );
+        assert!(!r.is_revoked("jti-2", &alice, now + 5).await.unwrap());
         assert_eq!(s.lookup(&sid).await.unwrap(), Lookup::Live(alice.clone()));
         assert_eq!(s.lookup(&gone).await.unwrap(), Lookup::Unknown);
         assert_eq!(s.active(), 1);
         assert_eq!(s.end_user(&alice).await.unwrap(), 1);
-        let (s, _) = open(&path, limits()).unwrap();
+        let (s, _) = open(&path, limits(), ErrorCount::default()).unwrap();
         assert_eq!(s.active(), 0);
     }
 
@@ -311,7 +423,7 @@ mod tests {
             per_user: 4,
         };
         let id = {
-            let (s, _) = open(&path, short).unwrap();
+            let (s, _) = open(&path, short, ErrorCount::default()).unwrap();
             s.create(&UserId::parse("bob").unwrap()).await.unwrap()
         };
         // Age the row instead of sleeping.
@@ -322,13 +434,56 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        let (s, _) = open(&path, short).unwrap();
+        let (s, _) = open(&path, short, ErrorCount::default()).unwrap();
         assert_eq!(s.lookup(&id).await.unwrap(), Lookup::Unknown);
+    }
+
+    #[tokio::test]
+    async fn another_process_writes_are_picked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.db");
+        let alice = UserId::parse("alice").unwrap();
+        let (s, r) = open(&path, limits(), ErrorCount::default()).unwrap();
+        let sid = s.create(&alice).await.unwrap();
+        let issued = now_secs();
+        // The operator command: a second connection to the same file, as from another process.
+        let (cli_s, cli_r) = open(&path, limits(), ErrorCount::default()).unwrap();
+        cli_r.revoke("jti-x", now_secs() + 600).await.unwrap();
+        cli_r.revoke_user(&alice, issued).await.unwrap();
+        assert_eq!(cli_s.end_user(&alice).await.unwrap(), 1);
+        let deadline = Instant::now() + WATCH_EVERY * 5;
+        while !r
+            .is_revoked("jti-x", &UserId::parse("bob").unwrap(), issued)
+            .await
+            .unwrap()
+        {
+            assert!(Instant::now() < deadline, "the running store never saw the revocation");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let deadline = Instant::now() + WATCH_EVERY * 5;
+        while s.lookup(&sid).await.unwrap() == Lookup::Live(alice.clone()) {
+            assert!(Instant::now() < deadline, "the ended session stayed live");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            r.is_revoked("other", &alice, issued).await.unwrap(),
+            "the user revocation arrived too"
+        );
+        // Its own writes do not count as another process's (no reload storm).
+        let mut last = None;
+        let db = s.db.clone();
+        db.reload_if_changed(&mut last, &r.mem, &s.mem).unwrap();
+        s.create(&alice).await.unwrap();
+        let before = last;
+        db.reload_if_changed(&mut last, &r.mem, &s.mem).unwrap();
+        assert_eq!(before, last, "data_version unchanged by this connection's own commit");
     }
 
     #[test]
     fn an_unwritable_path_is_a_clear_error() {
-        let e = open(Path::new("/proc/vaultgate/gateway.db"), limits()).err().unwrap();
+        let e = open(Path::new("/proc/vaultgate/gateway.db"), limits(), ErrorCount::default())
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("sqlite") && e.op == "open", "{e}");
     }
 }

@@ -1,0 +1,114 @@
+//! The operator commands `revoke` and `sessions`: they open the configured state store
+//! directly (the SQLite file or Redis), so they work whether or not a gateway is running.
+//! A running gateway sees their effect on its next request (Redis) or within a second
+//! (SQLite: it watches the file for other processes' writes).
+
+use std::time::Duration;
+
+use vaultgate_shared::UserId;
+use vaultgate_shared::jwt::now_secs;
+
+use crate::auth::revocation::USER_REVOCATION_KEEP;
+use crate::config::{RevokeArgs, SessionsArgs, Settings};
+use crate::state::{self, ErrorCount, SessionLimits, StateConfig, StateError, Stores};
+
+/// Why an operator command could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error(
+        "GATEWAY_STATE=memory keeps sessions and revocations inside the running gateway process, \
+         which this command cannot reach. Use GATEWAY_STATE=sqlite or redis (or POST /api/auth/logout \
+         with the token itself)"
+    )]
+    ProcessLocal,
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    State(#[from] StateError),
+    #[error("--user '{0}': {1}")]
+    BadUser(String, String),
+    #[error("--jti must be 1 to 256 printable characters")]
+    BadJti,
+    #[error("starting a runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+fn open(settings: &Settings) -> Result<Stores, OperatorError> {
+    let config = settings.state_config()?;
+    if matches!(config, StateConfig::Memory) {
+        return Err(OperatorError::ProcessLocal);
+    }
+    let limits = SessionLimits {
+        idle: Duration::from_secs(settings.session_idle_secs),
+        max: Duration::from_secs(settings.session_max_secs),
+        per_user: settings.sessions_per_user,
+    };
+    Ok(state::open(&config, limits, ErrorCount::default())?)
+}
+
+fn parse_user(user: &str) -> Result<UserId, OperatorError> {
+    UserId::parse(user).map_err(|e| OperatorError::BadUser(user.to_owned(), e.to_string()))
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = Result<T, OperatorError>>) -> Result<T, OperatorError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+/// `revoke --jti J`: refuses that token; `revoke --user U`: refuses every token issued to U
+/// until now and ends U's sessions. Returns what to print.
+pub fn revoke(settings: &Settings, args: &RevokeArgs) -> Result<String, OperatorError> {
+    let user = args.user.as_deref().map(parse_user).transpose()?;
+    if let Some(jti) = &args.jti
+        && (jti.is_empty() || jti.len() > 256 || jti.chars().any(char::is_control))
+    {
+        return Err(OperatorError::BadJti);
+    }
+    let stores = open(settings)?;
+    block_on(async {
+        let now = now_secs();
+        match (&args.jti, user) {
+            (Some(jti), _) => {
+                // The token's expiry is unknown here: keep the revocation as long as a user's.
+                stores
+                    .revocations
+                    .revoke(jti, now + USER_REVOCATION_KEEP.as_secs())
+                    .await?;
+                tracing::info!(target: "audit", event = "token_revoke", via = "cli", jti_len = jti.len());
+                Ok(format!("revoked token {jti} ({} store)", stores.name))
+            }
+            (None, Some(user)) => {
+                stores.revocations.revoke_user(&user, now).await?;
+                let ended = stores.sessions.end_user(&user).await?;
+                tracing::info!(target: "audit", event = "user_revoke", user = user.as_str(), via = "cli", sessions_ended = ended);
+                Ok(format!(
+                    "revoked every token of {user} issued until now and ended {ended} session(s) ({} store)",
+                    stores.name
+                ))
+            }
+            (None, None) => Err(OperatorError::BadJti),
+        }
+    })
+}
+
+/// `sessions --user U`: U's live sessions, as a table or JSON.
+pub fn sessions(settings: &Settings, args: &SessionsArgs) -> Result<String, OperatorError> {
+    let user = parse_user(&args.user)?;
+    let stores = open(settings)?;
+    let list = block_on(async { Ok(stores.sessions.list(&user).await?) })?;
+    if args.json {
+        return Ok(serde_json::json!({"user": user.as_str(), "sessions": list}).to_string());
+    }
+    let now = now_secs();
+    let mut out = format!("{} live session(s) of {user} ({} store)\n", list.len(), stores.name);
+    for s in &list {
+        out.push_str(&format!(
+            "  {}  started {} s ago\n",
+            s.id,
+            now.saturating_sub(s.created)
+        ));
+    }
+    Ok(out.trim_end().to_owned())
+}
