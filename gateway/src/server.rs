@@ -57,6 +57,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
             keys,
             hf: HfTokens::new(&settings.hf_api_url),
             revocations: stores.revocations,
+            local_user: resolved.local_user.clone(),
         },
         signer: IdentitySigner::new(IdentityKey::new(resolved.identity_secret.expose())?),
         sessions: sessions.clone(),
