@@ -227,8 +227,13 @@ fn every_tool_through_mcp() {
             .as_str()
             .unwrap()
     );
+    // Not found: the requested URI in `data` (SEP-2164), -32002 before 2026-07-28.
     let missing = b.mcp(u, "resources/read", json!({"uri": "note:///nope.md"}));
-    assert!(missing.get("error").is_some(), "{missing}");
+    assert_eq!(missing["error"]["data"]["uri"], "note:///nope.md", "{missing}");
+    assert_eq!(missing["error"]["code"], -32002, "{missing}");
+    let foreign = b.mcp(u, "resources/read", json!({"uri": "test://elsewhere"}));
+    assert_eq!(foreign["error"]["code"], -32602, "{foreign}");
+    assert_eq!(foreign["error"]["data"]["uri"], "test://elsewhere", "{foreign}");
 
     // metrics
     assert!(b.metric(r#"vaultgate_backend_tool_calls_total{outcome="ok",tool="write_note"}"#) >= 3.0);

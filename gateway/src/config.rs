@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
+use vaultgate_shared::UserId;
 use vaultgate_shared::config::{LogFormat, Mode, Secret, parse_duration};
 use vaultgate_shared::jwt::MIN_SECRET_BYTES;
 
@@ -275,6 +276,11 @@ pub struct Settings {
     /// Log format: text or json (JSON lines).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Test harnesses only: requests without any credential act as this user. Refused unless
+    /// MODE=local, LISTEN_HOST is a loopback address, and no proxy or Space is in front.
+    #[arg(long, env = "LOCAL_AUTH_USER")]
+    pub local_auth_user: Option<String>,
 }
 
 /// Whether MCP clients are told to sign in with Hugging Face by themselves.
@@ -333,6 +339,10 @@ pub enum ConfigError {
     SniffLimit,
     #[error(transparent)]
     Routes(#[from] RuleError),
+    #[error("LOCAL_AUTH_USER is refused: {0}")]
+    LocalAuthRefused(&'static str),
+    #[error("LOCAL_AUTH_USER '{0}' is not a valid user id ([A-Za-z0-9_-]{{1,64}})")]
+    LocalAuthUser(String),
 }
 
 fn describe_len(s: &Option<Secret>) -> String {
@@ -374,6 +384,8 @@ pub struct Resolved {
     pub allowed_origins: Vec<String>,
     pub state: StateConfig,
     pub routes: RouteRules,
+    /// LOCAL_AUTH_USER, checked: who credential-less requests act as (tests on loopback only).
+    pub local_user: Option<UserId>,
 }
 
 impl Settings {
@@ -419,6 +431,53 @@ impl Settings {
             }
             other => return Err(ConfigError::UnsupportedState(other.to_owned())),
         })
+    }
+
+    /// The public URL; when it is the implicit `http://localhost:PORT` (or that URL in MODE=local),
+    /// also the same listener reached as 127.0.0.1 or [::1] (a local page or client may use either name).
+    fn default_origins(&self, public_url: &str) -> Vec<String> {
+        let port = self.effective_port();
+        let implicit = ![&self.public_url, &self.space_host]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
+        // deploy/entrypoint.sh sets PUBLIC_URL=http://localhost:PORT explicitly for the local run.
+        let local_default = self.mode == Mode::Local && public_url == format!("http://localhost:{port}");
+        if !implicit && !local_default {
+            return vec![public_url.to_owned()];
+        }
+        ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .map(|h| format!("http://{h}:{port}"))
+            .collect()
+    }
+
+    /// LOCAL_AUTH_USER, allowed only where no one but this machine can reach the listener: MODE=local,
+    /// a loopback LISTEN_HOST (an IP literal: a name could resolve elsewhere), no trusted proxy
+    /// (it would forward remote clients from loopback) and no Space.
+    pub fn local_auth_user(&self) -> Result<Option<UserId>, ConfigError> {
+        let Some(user) = self.local_auth_user.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        if self.mode != Mode::Local {
+            return Err(ConfigError::LocalAuthRefused("it is only allowed in MODE=local"));
+        }
+        let host = self.listen_host.trim_start_matches('[').trim_end_matches(']');
+        if !host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+            return Err(ConfigError::LocalAuthRefused(
+                "LISTEN_HOST must be a loopback address (127.0.0.1 or ::1)",
+            ));
+        }
+        if !self.trusted_proxies.is_empty() {
+            return Err(ConfigError::LocalAuthRefused(
+                "TRUSTED_PROXIES is set, so remote clients may arrive through a local proxy",
+            ));
+        }
+        if self.space_host.as_deref().is_some_and(|h| !h.is_empty()) {
+            return Err(ConfigError::LocalAuthRefused("SPACE_HOST is set (this is a Space)"));
+        }
+        UserId::parse(user)
+            .map(Some)
+            .map_err(|_| ConfigError::LocalAuthUser(user.to_owned()))
     }
 
     /// Checks everything `serve` needs.
@@ -477,13 +536,7 @@ impl Settings {
             return Err(ConfigError::SniffLimit);
         }
         let allowed_origins = if self.allowed_origins.iter().all(|o| o.trim().is_empty()) {
-            let mut origins = vec![public_url.clone()];
-            let local = format!("http://localhost:{}", self.effective_port());
-            if self.mode == Mode::Local && public_url == local {
-                // The local page is as likely to be opened as 127.0.0.1 as localhost: same machine, same origin.
-                origins.push(format!("http://127.0.0.1:{}", self.effective_port()));
-            }
-            origins
+            self.default_origins(&public_url)
         } else {
             self.allowed_origins
                 .iter()
@@ -492,6 +545,7 @@ impl Settings {
                 .collect()
         };
         let routes = RouteRules::parse(&self.backend_routes)?;
+        let local_user = self.local_auth_user()?;
         Ok(Resolved {
             port: self.effective_port(),
             public_url,
@@ -503,6 +557,7 @@ impl Settings {
             allowed_origins,
             state,
             routes,
+            local_user,
         })
     }
 }
@@ -572,25 +627,43 @@ mod tests {
         .resolve()
         .unwrap();
         assert_eq!(r.allowed_origins, ["https://a.example", "https://b.example"]);
-        let r = settings(&["--identity-secret", K, "--port", "7000"]).resolve().unwrap();
-        assert_eq!(r.allowed_origins, ["http://localhost:7000", "http://127.0.0.1:7000"]);
+        // Default origins: the public URL; the implicit localhost one also under its loopback addresses.
+        let r = settings(&["--port", "9000", "--identity-secret", K]).resolve().unwrap();
+        assert_eq!(
+            r.allowed_origins,
+            ["http://localhost:9000", "http://127.0.0.1:9000", "http://[::1]:9000"]
+        );
+        // The local run's explicit PUBLIC_URL=http://localhost:PORT too, but not in MODE=space.
         let r = settings(&[
+            "--port",
+            "9000",
+            "--identity-secret",
+            K,
+            "--public-url",
+            "http://localhost:9000",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(r.allowed_origins.len(), 3);
+        let r = settings(&[
+            "--port",
+            "9000",
             "--identity-secret",
             K,
             "--jwt-secret-key",
             K,
             "--mode",
             "space",
-            "--port",
-            "7000",
+            "--public-url",
+            "http://localhost:9000",
         ])
         .resolve()
         .unwrap();
-        assert_eq!(
-            r.allowed_origins,
-            ["http://localhost:7000"],
-            "never widened in MODE=space"
-        );
+        assert_eq!(r.allowed_origins, ["http://localhost:9000"]);
+        let r = settings(&["--identity-secret", K, "--space-host", "a-b.hf.space"])
+            .resolve()
+            .unwrap();
+        assert_eq!(r.allowed_origins, ["https://a-b.hf.space"]);
     }
 
     #[test]
@@ -610,5 +683,75 @@ mod tests {
             settings(&["--identity-secret", K, "--backend-routes", "open:/"]).resolve(),
             Err(ConfigError::Routes(RuleError::Syntax(_)))
         ));
+    }
+
+    #[test]
+    fn local_auth_user_only_on_loopback_in_local_mode() {
+        let base = [
+            "--identity-secret",
+            K,
+            "--jwt-secret-key",
+            K,
+            "--local-auth-user",
+            "conformance",
+        ];
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            settings(&v).resolve()
+        };
+        for (extra, allowed) in [
+            (&["--listen-host", "127.0.0.1"][..], true),
+            (&["--listen-host", "127.0.0.2"], true),
+            (&["--listen-host", "::1"], true),
+            (&["--listen-host", "[::1]"], true),
+            (&[], false), // the default 0.0.0.0
+            (&["--listen-host", "0.0.0.0"], false),
+            (&["--listen-host", "::"], false),
+            (&["--listen-host", "192.168.1.5"], false),
+            (&["--listen-host", "localhost"], false), // a name, not an address
+            (&["--listen-host", "127.0.0.1.evil.example"], false),
+            (&["--listen-host", "127.0.0.1", "--mode", "space"], false),
+            (
+                &["--listen-host", "127.0.0.1", "--trusted-proxies", "127.0.0.1/32"],
+                false,
+            ),
+            (&["--listen-host", "127.0.0.1", "--space-host", "a-b.hf.space"], false),
+        ] {
+            let r = with(extra);
+            assert_eq!(r.is_ok(), allowed, "{extra:?}: {r:?}");
+            if let Ok(r) = r {
+                assert_eq!(r.local_user.as_ref().map(|u| u.as_str()), Some("conformance"));
+            } else {
+                let e = r.unwrap_err().to_string();
+                assert!(e.starts_with("LOCAL_AUTH_USER is refused"), "{extra:?}: {e}");
+            }
+        }
+        let e = settings(&[
+            "--identity-secret",
+            K,
+            "--listen-host",
+            "127.0.0.1",
+            "--local-auth-user",
+            "a/b",
+        ])
+        .resolve()
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::LocalAuthUser(_)), "{e}");
+        // Unset or empty: no local user, whatever the listener.
+        assert!(
+            settings(&["--identity-secret", K])
+                .resolve()
+                .unwrap()
+                .local_user
+                .is_none()
+        );
+        assert!(
+            settings(&["--identity-secret", K, "--local-auth-user", ""])
+                .resolve()
+                .unwrap()
+                .local_user
+                .is_none()
+        );
     }
 }

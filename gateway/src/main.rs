@@ -74,6 +74,9 @@ fn main() -> ExitCode {
                      Set JWT_SECRET_KEY (openssl rand -base64 48) to keep them."
                 );
             }
+            if let Some(user) = &resolved.local_user {
+                tracing::warn!(%user, "LOCAL_AUTH_USER: requests without a credential act as this user (loopback test mode)");
+            }
             match server::run(&cli.settings, &resolved) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),

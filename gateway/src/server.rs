@@ -69,6 +69,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
             revocations: stores.revocations,
             allow: signin.allow_list().clone(),
             hf_oauth_only: settings.hf_tokens == HfTokenKinds::Oauth,
+            local_user: resolved.local_user.clone(),
         },
         signer: IdentitySigner::new(IdentityKey::new(resolved.identity_secret.expose())?),
         sessions: sessions.clone(),

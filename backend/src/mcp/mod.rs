@@ -50,12 +50,29 @@ fn user_of(ctx: &RequestContext<RoleServer>) -> Result<vaultgate_shared::UserId,
         .ok_or_else(|| ErrorData::invalid_request("this request carries no verified identity", None))
 }
 
-fn resource_error(e: ServiceError) -> ErrorData {
+/// The first protocol revision whose resource-not-found error is -32602 (SEP-2164) instead of -32002.
+const SEP_2164_REVISION: &str = "2026-07-28";
+
+/// A resources/read failure. Not-found errors carry the requested `uri` in `data` (SEP-2164) and
+/// use the code of the caller's protocol revision: -32002 before 2026-07-28, -32602 from then on.
+fn resource_error(e: ServiceError, uri: &str, ctx: &RequestContext<RoleServer>) -> ErrorData {
+    let data = Some(serde_json::json!({ "uri": uri }));
     match e {
-        ServiceError::NotFound(_) => ErrorData::resource_not_found(e.to_string(), None),
-        ServiceError::InvalidPath(_) | ServiceError::BadRequest(_) => ErrorData::invalid_params(e.to_string(), None),
+        ServiceError::NotFound(_) if !is_sep_2164(ctx) => ErrorData::resource_not_found(e.to_string(), data),
+        ServiceError::NotFound(_) | ServiceError::InvalidPath(_) | ServiceError::BadRequest(_) => {
+            ErrorData::invalid_params(e.to_string(), data)
+        }
         _ => ErrorData::internal_error(e.to_string(), None),
     }
+}
+
+/// True when the request's `MCP-Protocol-Version` is 2026-07-28 or later (dates compare as text).
+fn is_sep_2164(ctx: &RequestContext<RoleServer>) -> bool {
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|p| p.headers.get("mcp-protocol-version"))
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() == 10 && v >= SEP_2164_REVISION)
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -121,7 +138,7 @@ impl ServerHandler for VaultTools {
         let page = tokio::task::spawn_blocking(move || service.list(&user, None, Some(1000), cursor.as_deref()))
             .await
             .map_err(|_| ErrorData::internal_error("internal error", None))?
-            .map_err(resource_error)?;
+            .map_err(|e| resource_error(e, "", &ctx))?;
         let resources = page
             .notes
             .into_iter()
@@ -150,13 +167,18 @@ impl ServerHandler for VaultTools {
             .uri
             .strip_prefix(NOTE_URI_PREFIX)
             .and_then(|p| percent::decode(p, false))
-            .ok_or_else(|| ErrorData::invalid_params("note resources look like note:///folder/name.md", None))?;
+            .ok_or_else(|| {
+                ErrorData::invalid_params(
+                    "note resources look like note:///folder/name.md",
+                    Some(serde_json::json!({ "uri": request.uri })),
+                )
+            })?;
         let service = self.service.clone();
         let uri = request.uri.clone();
         let note = tokio::task::spawn_blocking(move || service.read(&user, &raw))
             .await
             .map_err(|_| ErrorData::internal_error("internal error", None))?
-            .map_err(resource_error)?;
+            .map_err(|e| resource_error(e, &uri, &ctx))?;
         Ok(ReadResourceResult::new(vec![
             ResourceContents::text(note.content, uri).with_mime_type("text/markdown"),
         ])

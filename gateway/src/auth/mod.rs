@@ -43,6 +43,8 @@ pub enum TokenKind {
     Gateway,
     /// A Hugging Face access token, checked with Hugging Face.
     HuggingFace,
+    /// No credential, on a loopback-only test gateway with LOCAL_AUTH_USER set.
+    Local,
 }
 
 /// How long a logout keeps a Hugging Face token refused (the gateway cannot revoke it at the source).
@@ -106,13 +108,34 @@ pub struct Authenticator {
     pub allow: AllowList,
     /// `HF_TOKENS=oauth`: only tokens a person granted a client by signing in, not personal access tokens.
     pub hf_oauth_only: bool,
+    /// LOCAL_AUTH_USER: who a request without any credential acts as. Only ever set when the
+    /// configuration proved the listener is loopback-only in MODE=local (see `config.rs`).
+    pub local_user: Option<UserId>,
 }
 
 impl Authenticator {
     /// Authenticates `req`; the cookie counts only when `allow_cookie` (web routes).
     pub async fn authenticate(&self, req: &RequestHeader, allow_cookie: bool) -> Result<Principal, AuthFailure> {
-        let credential = bearer::extract(req, allow_cookie)?;
+        let credential = match (bearer::extract(req, allow_cookie), &self.local_user) {
+            (Ok(c), _) => c,
+            // Only a missing credential falls back; a wrong or malformed one is still refused.
+            (Err(BearerError::Missing), Some(user)) => return Ok(Self::local_principal(user)),
+            (Err(e), _) => return Err(e.into()),
+        };
         self.check_token(credential).await
+    }
+
+    fn local_principal(user: &UserId) -> Principal {
+        Principal {
+            user: user.clone(),
+            jti: format!("local-{user}"),
+            // No token was issued, so a user revocation has nothing to cut off (as for HF tokens).
+            issued_at: u64::MAX,
+            expires_at: vaultgate_shared::jwt::now_secs() + 3600,
+            from_cookie: false,
+            name: None,
+            kind: TokenKind::Local,
+        }
     }
 
     /// Verifies one credential's token and its revocation.

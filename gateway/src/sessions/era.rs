@@ -55,13 +55,18 @@ pub struct RpcPeek {
 
 impl RpcPeek {
     /// Parses a whole body; anything that is not one JSON-RPC object yields an empty peek.
+    /// The body must be UTF-8 first: serde_json skips the fields it ignores without checking
+    /// their encoding, so an invalid body could otherwise pass for an `initialize` (found by fuzzing).
     pub fn parse(body: &[u8]) -> Self {
+        let Ok(body) = std::str::from_utf8(body) else {
+            return Self::default();
+        };
         #[derive(serde::Deserialize)]
         struct Msg {
             method: Option<String>,
             id: Option<serde_json::Value>,
         }
-        match serde_json::from_slice::<Msg>(body) {
+        match serde_json::from_str::<Msg>(body) {
             Ok(m) => Self {
                 method: m.method,
                 id: m.id.filter(|v| v.is_string() || v.is_number()),
@@ -143,6 +148,14 @@ mod tests {
         assert_eq!(Era::of(&req(&[("MCP-Protocol-Version", "2027-01-01")])), Era::Modern);
         assert_eq!(Era::of(&req(&[("MCP-Protocol-Version", "zzzz")])), Era::Legacy);
         assert_eq!(Era::of(&req(&[("Mcp-Method", "tools/list")])), Era::Modern);
+    }
+
+    #[test]
+    fn invalid_utf8_in_an_ignored_field_is_not_an_initialize() {
+        let body = b"{\"method\":\"initialize\",\"id\":1,\"params\":{\"protocolVersion\":\"2\xd2\xcd5\"}}";
+        assert_eq!(RpcPeek::parse(body), RpcPeek::default());
+        let valid = br#"{"method":"initialize","id":1,"params":{"protocolVersion":"2025-11-25"}}"#;
+        assert!(RpcPeek::parse(valid).is_initialize());
     }
 
     #[test]

@@ -1,0 +1,37 @@
+//! Front matter and wikilink parsing (`backend/src/notes/`): any text a user writes must parse
+//! without panicking, the split must be a faithful cut of the text, and rewriting the front
+//! matter must give text that splits back into that front matter and the same body.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vaultgate_backend::notes::{self, frontmatter};
+use vaultgate_backend::vault::paths::NotePath;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let split = frontmatter::split(text);
+    assert!(text.ends_with(split.body));
+    if let Some(yaml) = split.yaml {
+        assert!(text.contains(yaml));
+        let meta = frontmatter::metadata(Some(yaml));
+        let _ = frontmatter::tags(&meta);
+        if frontmatter::is_valid(yaml) {
+            let updated = frontmatter::update(yaml, &[("title".to_owned(), serde_json::json!("Fuzz"))], &["tags"]);
+            let joined = frontmatter::join(Some(&updated), split.body);
+            let again = frontmatter::split(&joined);
+            assert_eq!(again.body, split.body, "body changed by a front matter update");
+        }
+    }
+    let path = NotePath::parse("fuzz/note.md").expect("valid path");
+    let parsed = notes::parse(&path, text);
+    for link in &parsed.links {
+        assert!(
+            !link.is_empty() && !link.contains('\n') && !link.contains("]]"),
+            "{link:?}"
+        );
+        let _ = notes::link_key(link);
+    }
+    for link in notes::wikilinks(text) {
+        assert!(!link.trim().is_empty());
+    }
+});
