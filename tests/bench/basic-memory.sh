@@ -48,13 +48,8 @@ bm_setup() {
     --host 127.0.0.1 --port "$P_BM" --project bench
   "$CLIENT" wait "127.0.0.1:$P_BM" /mcp 180 || { BM_NOTE="not measured: its MCP server did not start"; return 1; }
   BM_SESSION=$("$CLIENT" open-session "127.0.0.1:$P_BM") || { BM_NOTE="not measured: initialize failed"; return 1; }
-  # Its start-up reconciles the project with the disk in the background: wait until it is idle
-  # (under 5 % of a core over 2 s, for at most 3 min) so that work does not land in a measurement.
-  local c0 c1 waited=0
-  while ((waited < 180)); do
-    c0=$(cpu_ticks basic-memory); sleep 2; c1=$(cpu_ticks basic-memory); waited=$((waited + 2))
-    (((c1 - c0) * 100 < 2 * CLK_TCK * 5)) && break
-  done
+  # Its start-up reconciles the project with the disk in the background.
+  wait_idle basic-memory 180
   local answer
   answer=$("$CLIENT" call "127.0.0.1:$P_BM" "$(read_body identifier "$FIRST_PATH")" mcp-protocol-version=2025-06-18 \
     "mcp-session-id=$BM_SESSION") || { BM_NOTE="not measured: read_note failed"; return 1; }

@@ -12,29 +12,29 @@ start() {
   timeout -s INT -k 5 "$MAX_LIFE" "$@" >"$WORK/$name.log" 2>&1 &
   PID[$name]=$!
 }
-# stop NAME — stops one started process (SIGINT, then SIGKILL after 2 s).
+# stop NAME… — stops started processes: SIGINT, then SIGTERM to their whole process trees (a
+# program started in the background of a script ignores SIGINT), then SIGKILL to what is left.
 stop() {
-  local p=${PID[$1]:-}
-  [[ -n $p ]] || return 0
-  kill -INT "$p" 2>/dev/null || true
-  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
-  kill -KILL "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-  unset "PID[$1]"
-}
-stop_all() {
-  local name
-  for name in "${!PID[@]}"; do kill -INT "${PID[$name]}" 2>/dev/null || true; done
+  local name pids=() p
+  for name in "$@"; do [[ -n ${PID[$name]:-} ]] && pids+=("${PID[$name]}"); done
+  ((${#pids[@]})) || return 0
+  local tree; tree=$(for p in "${pids[@]}"; do tree_pids "$p"; done)
+  kill -INT "${pids[@]}" 2>/dev/null || true
   for _ in 1 2 3 4 5 6 7 8 9 10; do
     local alive=0
-    for name in "${!PID[@]}"; do kill -0 "${PID[$name]}" 2>/dev/null && alive=1; done
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
     [[ $alive == 0 ]] && break
     sleep 0.2
   done
-  for name in "${!PID[@]}"; do kill -KILL "${PID[$name]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  PID=()
+  # shellcheck disable=SC2086
+  kill -TERM $tree 2>/dev/null || true
+  sleep 0.3
+  # shellcheck disable=SC2086
+  kill -KILL $tree 2>/dev/null || true
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for name in "$@"; do unset "PID[$name]"; done
 }
+stop_all() { stop "${!PID[@]}"; }
 # The real process under `timeout` (for /proc figures), and its whole tree.
 main_pid() { pgrep -P "${PID[$1]}" | head -1; }
 tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1"); do tree_pids "$p"; done; }
@@ -46,6 +46,17 @@ cpu_ticks() {
     sum=$((sum + ${t:-0}))
   done
   echo "$sum"
+}
+# wait_idle NAME SECS — waits until a started process uses under 5 % of a core over 2 s (for at
+# most SECS), so background work (start-up reconciliation, a backlog of answers to requests wrk
+# gave up on) does not land in the next measurement.
+wait_idle() {
+  local c0 c1 waited=0
+  while ((waited < $2)); do
+    c0=$(cpu_ticks "$1"); sleep 2; c1=$(cpu_ticks "$1"); waited=$((waited + 2))
+    (((c1 - c0) * 100 < 2 * CLK_TCK * 5)) && return 0
+  done
+  say "$1 still busy after $2 s"
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$(main_pid "$1")/status"; }
 CLK_TCK=$(getconf CLK_TCK)
