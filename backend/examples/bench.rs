@@ -7,7 +7,11 @@
 //! `BENCH_BIN` (path of the release `vaultgate-backend`, required), `BENCH_SMALL=1` (2 users ×
 //! 500 notes, for CI), `BENCH_USERS`, `BENCH_NOTES` (per user), `BENCH_QUERIES`, `BENCH_WRITES`,
 //! `BENCH_SCALE` (comma list of extra single-user vault sizes, e.g. `1000,100000`), `BENCH_SEED`,
-//! `BENCH_DIR` (keep the corpus there instead of a temporary directory).
+//! `BENCH_DIR` (keep the corpus there instead of a temporary directory), `BENCH_PARTS` (comma list
+//! of `search`, `writes`, `growth`; default all three; the corpus is always generated and indexed,
+//! so `BENCH_PARTS=none` only builds it), `BENCH_LOAD_DIR` (also write there the note paths of
+//! every vault (`paths.txt`), the queries (`queries.txt`) and the growth figures (`growth.tsv`),
+//! for `tests/bench/run.sh`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -130,16 +134,17 @@ fn capitalize(w: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The folders of every generated vault; note `i` goes into folder `i % 5`.
+const FOLDERS: [&str; 5] = ["inbox", "projects", "journal/2026", "reference", "archive/old"];
+
 /// Writes `n` notes for `user`; returns (path, title, body-as-indexed) for the floor.
 fn generate(root: &Path, user: &str, n: usize, seed: u64, corpus: &Corpus) -> Vec<(String, String)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = root.join(user);
     let titles: Vec<String> = (0..n).map(|i| corpus.title(&mut rng, i)).collect();
-    let folders = ["inbox", "projects", "journal/2026", "reference", "archive/old"];
     let mut out = Vec::with_capacity(n);
     for (i, title) in titles.iter().enumerate() {
-        let folder = folders[i % folders.len()];
-        let path = dir.join(folder).join(format!("note-{i:06}.md"));
+        let path = dir.join(note_path(i));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let text = corpus.note(&mut rng, title, &titles);
         std::fs::write(&path, &text).unwrap();
@@ -320,6 +325,13 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let parts: Vec<String> = std::env::var("BENCH_PARTS")
+        .unwrap_or_else(|_| "search,writes,growth".into())
+        .split(',')
+        .map(|p| p.trim().to_owned())
+        .collect();
+    let part = |p: &str| parts.iter().any(|x| x == p);
+    let load_dir = std::env::var("BENCH_LOAD_DIR").ok().map(PathBuf::from);
     let bin = PathBuf::from(std::env::var("BENCH_BIN").expect("BENCH_BIN: path of the release vaultgate-backend"));
     let tmp = tempfile::tempdir().unwrap();
     let data = std::env::var("BENCH_DIR")
@@ -359,7 +371,8 @@ fn main() {
         ),
     );
 
-    // 2. Full reindex with the real binary.
+    // 2. Full reindex with the real binary (of an empty vault folder when BENCH_USERS=0).
+    std::fs::create_dir_all(data.join("vaults")).unwrap();
     let t = Instant::now();
     let out = backend(&bin, &data)
         .arg("reindex")
@@ -379,18 +392,88 @@ fn main() {
     );
 
     // 3. Start (reconciliation of an up-to-date index) and search through MCP.
-    let (server, startup) = start(&bin, &data, &client);
+    let qs = queries(&corpus, queries_n, seed);
+    if let Some(dir) = load_dir.as_ref().filter(|_| users_n > 0) {
+        std::fs::create_dir_all(dir).unwrap();
+        let paths: Vec<String> = (0..notes_n).map(note_path).collect();
+        std::fs::write(dir.join("paths.txt"), paths.join("\n") + "\n").unwrap();
+        std::fs::write(dir.join("queries.txt"), qs.join("\n") + "\n").unwrap();
+    }
+    let mut growth = Vec::new();
+    if part("search") {
+        growth.push((
+            notes_n,
+            search_part(&bin, &data, &client, &key, &users, &qs, &corpus, &all, &mut row),
+        ));
+    }
+    if part("writes") {
+        writes_part(&bin, &data, &client, &key, &corpus, seed, writes_n, &mut row);
+    }
+    if part("growth") {
+        growth_part(
+            &bin,
+            &data,
+            &client,
+            &key,
+            &corpus,
+            seed,
+            &scale,
+            &qs,
+            &mut growth,
+            &mut row,
+        );
+    }
+    growth.sort_by_key(|(n, _)| *n);
+    let mut g = String::from("\n| notes per user | MCP `search_notes` median | p99 |\n| ---: | ---: | ---: |\n");
+    let mut tsv = String::from("# notes_per_user\tmedian_ms\tp99_ms\n");
+    for (n, s) in &growth {
+        g.push_str(&format!("| {n} | {:.2} ms | {:.2} ms |\n", s.median, s.p99));
+        tsv.push_str(&format!("{n}\t{:.3}\t{:.3}\n", s.median, s.p99));
+    }
+    if let Some(dir) = load_dir.as_ref().filter(|_| !growth.is_empty()) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("growth.tsv"), tsv).unwrap();
+    }
+
+    println!("| measurement | result |\n| --- | --- |");
+    for r in report {
+        println!("{r}");
+    }
+    if !growth.is_empty() {
+        println!("{g}");
+    }
+}
+
+/// Where `generate` puts note number `i` of every vault.
+fn note_path(i: usize) -> String {
+    format!("{}/note-{i:06}.md", FOLDERS[i % FOLDERS.len()])
+}
+
+/// Search through MCP against the bare FTS5 floor, on the whole corpus.
+#[allow(clippy::too_many_arguments)]
+fn search_part(
+    bin: &Path,
+    data: &Path,
+    client: &Client,
+    key: &IdentityKey,
+    users: &[String],
+    qs: &[String],
+    corpus: &Corpus,
+    all: &[(String, String)],
+    row: &mut impl FnMut(&str, String),
+) -> Stats {
+    let queries_n = qs.len();
+    let (server, startup) = start(bin, data, client);
     row(
         "start-up incl. reconciliation (index up to date)",
         format!("{:.2} s", startup.as_secs_f64()),
     );
-    let qs = queries(&corpus, queries_n, seed);
-    let mcp = measure_mcp_search(&client, &server.url, &key, &users, &qs);
+    let mcp = measure_mcp_search(client, &server.url, key, users, qs);
     eprintln!("mcp search: median {:.2} ms p99 {:.2} ms", mcp.median, mcp.p99);
 
     // 4. The floor: one bare FTS5 table, same corpus, same queries, LIMIT 10, bm25, snippet().
     let t = Instant::now();
-    let floor = build_floor(&data.join("floor.db"), &all);
+    let floor = build_floor(&data.join("floor.db"), all);
     let floor_build = t.elapsed();
     for q in qs.iter().take(20) {
         floor_query(&floor, q);
@@ -404,11 +487,11 @@ fn main() {
         }
         stats(fms)
     };
-    let fl = floor_stats(&qs);
+    let fl = floor_stats(qs);
     // The worst case: one of the 30 commonest words, which nearly every note contains.
     let common: Vec<String> = (0..100).map(|i| corpus.words[i % 30].clone()).collect();
     let fl_common = floor_stats(&common);
-    let mcp_common = measure_mcp_search(&client, &server.url, &key, &users, &common);
+    let mcp_common = measure_mcp_search(client, &server.url, key, users, &common);
     drop(floor);
     let _ = std::fs::remove_file(data.join("floor.db"));
     eprintln!("floor: median {:.2} ms p99 {:.2} ms", fl.median, fl.p99);
@@ -437,6 +520,22 @@ fn main() {
             mcp_common.median, mcp_common.p99, fl_common.median, fl_common.p99
         ),
     );
+    mcp
+}
+
+/// `write_note` throughput with fsync, against the disk's own floor.
+#[allow(clippy::too_many_arguments)]
+fn writes_part(
+    bin: &Path,
+    data: &Path,
+    client: &Client,
+    key: &IdentityKey,
+    corpus: &Corpus,
+    seed: u64,
+    writes_n: usize,
+    row: &mut impl FnMut(&str, String),
+) {
+    let (server, _) = start(bin, data, client);
 
     // 5. write_note throughput (fsync on every write) with 1, 4 and 16 concurrent clients, each
     // client its own user (one user's writes are serialized by design).
@@ -468,7 +567,7 @@ fn main() {
         let t = Instant::now();
         std::thread::scope(|s| {
             for k in 0..clients {
-                let (client, url, key, bodies) = (&client, &server.url, &key, &bodies);
+                let (url, bodies) = (&server.url, &bodies);
                 s.spawn(move || {
                     let user = format!("writer{clients}x{k}");
                     for i in 0..per {
@@ -495,16 +594,29 @@ fn main() {
         );
     }
     drop(server);
+}
 
-    // 6. Search latency by vault size (one user each, same generator).
-    let mut growth = vec![(notes_n, mcp)];
+/// Search latency by vault size (one user each, same generator, same queries).
+#[allow(clippy::too_many_arguments)]
+fn growth_part(
+    bin: &Path,
+    data: &Path,
+    client: &Client,
+    key: &IdentityKey,
+    corpus: &Corpus,
+    seed: u64,
+    scale: &[usize],
+    qs: &[String],
+    growth: &mut Vec<(usize, Stats)>,
+    row: &mut impl FnMut(&str, String),
+) {
     for (k, &n) in scale.iter().enumerate() {
         let user = format!("scale{n}");
         let t = Instant::now();
-        generate(&data.join("vaults"), &user, n, seed + 1000 + k as u64, &corpus);
+        generate(&data.join("vaults"), &user, n, seed + 1000 + k as u64, corpus);
         let gen_t = t.elapsed();
         let t = Instant::now();
-        let ok = backend(&bin, &data)
+        let ok = backend(bin, data)
             .args(["reindex", "--user", &user])
             .stderr(Stdio::null())
             .status()
@@ -512,8 +624,8 @@ fn main() {
         assert!(ok.success());
         let ri = t.elapsed();
         eprintln!("scale {n}: generated in {gen_t:.1?}, reindexed in {ri:.1?}");
-        let (server, _) = start(&bin, &data, &client);
-        let s = measure_mcp_search(&client, &server.url, &key, std::slice::from_ref(&user), &qs);
+        let (server, _) = start(bin, data, client);
+        let s = measure_mcp_search(client, &server.url, key, std::slice::from_ref(&user), qs);
         drop(server);
         row(
             &format!("reindex of one user with {n} notes (`reindex --user`)"),
@@ -521,15 +633,4 @@ fn main() {
         );
         growth.push((n, s));
     }
-    growth.sort_by_key(|(n, _)| *n);
-    let mut g = String::from("\n| notes per user | MCP `search_notes` median | p99 |\n| ---: | ---: | ---: |\n");
-    for (n, s) in &growth {
-        g.push_str(&format!("| {n} | {:.2} ms | {:.2} ms |\n", s.median, s.p99));
-    }
-
-    println!("| measurement | result |\n| --- | --- |");
-    for r in report {
-        println!("{r}");
-    }
-    println!("{g}");
 }

@@ -1,4 +1,5 @@
-//! `bench-client`: the small HTTP client jobs of `tests/bench/gateway.sh` that `wrk` cannot do.
+//! `bench-client`: the small HTTP client jobs of `tests/bench/gateway.sh` and `tests/bench/run.sh`
+//! that `wrk` cannot do.
 //!
 //! ```text
 //! bench-client ports N                          N free 127.0.0.1 ports, space-separated
@@ -13,6 +14,11 @@
 //!                                               open-loop load at RATE req/s; a request delayed by
 //!                                               the previous one counts from its scheduled time
 //! bench-client summarize RESULTS.tsv            Markdown tables of medians and paired ratios
+//! bench-client assertion SECRET USER            a backend identity assertion for USER (valid 60 s)
+//! bench-client call ADDR BODY [NAME=VALUE…]      one POST /mcp with these extra headers; prints
+//!                                               the answer's body (exit 1 unless 200)
+//! bench-client open-session ADDR [NAME=VALUE…]   legacy initialize + notifications/initialized
+//!                                               with these extra headers → prints the session id
 //! ```
 //! `ADDR` is `127.0.0.1:PORT`. Every command is bounded in time and exits non-zero when a
 //! request fails, so the script can stop on the first broken component.
@@ -27,12 +33,15 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{HeaderMap, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use vaultgate_shared::UserId;
+use vaultgate_shared::identity::{IdentityKey, sign_identity};
 use vaultgate_tests::tokens::TokenSpec;
 
 /// One request may take at most this long before it counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-const MODERN_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+/// A 2026-07-28 request carries the client's context in `_meta` (a real backend requires it).
+const MODERN_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench-client","version":"0"}}}}"#;
 const INITIALIZE_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench-client","version":"0"}}}"#;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -183,7 +192,81 @@ fn main() {
             allow_429: args.get(6).is_some_and(|a| a == "allow-429"),
         })),
         Some("summarize") => summarize(&arg::<String>(&args, 1, "RESULTS")),
-        _ => fail("usage: bench-client ports|wait|check|session|populate|steady|summarize … (see the source)"),
+        Some("assertion") => assertion(&arg::<String>(&args, 1, "SECRET"), &arg::<String>(&args, 2, "USER")),
+        Some("call") => rt.block_on(call(
+            &arg::<String>(&args, 1, "ADDR"),
+            &arg::<String>(&args, 2, "BODY"),
+            &args[3.min(args.len())..],
+        )),
+        Some("open-session") => rt.block_on(open_session(
+            &arg::<String>(&args, 1, "ADDR"),
+            &args[2.min(args.len())..],
+        )),
+        _ => fail(
+            "usage: bench-client ports|wait|check|session|populate|steady|summarize|assertion|call|open-session … \
+             (see the source)",
+        ),
+    }
+}
+
+fn assertion(secret: &str, user: &str) {
+    let key = IdentityKey::new(secret.as_bytes()).unwrap_or_else(|e| fail(e));
+    let user = UserId::parse(user).unwrap_or_else(|e| fail(e));
+    println!("{}", sign_identity(&key, &user, None));
+}
+
+/// A POST /mcp with `body` and the `NAME=VALUE` headers given on the command line.
+fn raw_request(addr: &str, body: &str, headers: &[String]) -> Request<Full<Bytes>> {
+    let mut b = Request::post("/mcp")
+        .header("host", addr)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    for h in headers {
+        let (name, value) = h
+            .split_once('=')
+            .unwrap_or_else(|| fail(format!("header '{h}' is not NAME=VALUE")));
+        b = b.header(name, value);
+    }
+    b.body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap_or_else(|e| fail(format!("bad request: {e}")))
+}
+
+async fn call(addr: &str, body: &str, headers: &[String]) {
+    let mut c = Conn::new(addr);
+    match c.send(raw_request(addr, body, headers)).await {
+        Ok((s, _, body)) if s == StatusCode::OK => println!("{}", String::from_utf8_lossy(&body)),
+        Ok((s, _, body)) => fail(format!(
+            "{addr}: POST /mcp answered {s}: {}",
+            String::from_utf8_lossy(&body)
+        )),
+        Err(e) => fail(e),
+    }
+}
+
+async fn open_session(addr: &str, headers: &[String]) {
+    let mut c = Conn::new(addr);
+    let id = match c.send(raw_request(addr, INITIALIZE_BODY, headers)).await {
+        Ok((s, h, _)) if s == StatusCode::OK => match h.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+            Some(id) => id.to_owned(),
+            None => fail(format!("{addr}: initialize answered 200 without Mcp-Session-Id")),
+        },
+        Ok((s, _, body)) => fail(format!(
+            "{addr}: initialize answered {s}: {}",
+            String::from_utf8_lossy(&body)
+        )),
+        Err(e) => fail(e),
+    };
+    let mut headers = headers.to_vec();
+    headers.push(format!("mcp-session-id={id}"));
+    headers.push("mcp-protocol-version=2025-06-18".into());
+    let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    match c.send(raw_request(addr, note, &headers)).await {
+        Ok((s, _, _)) if s.is_success() => println!("{id}"),
+        Ok((s, _, body)) => fail(format!(
+            "{addr}: notifications/initialized answered {s}: {}",
+            String::from_utf8_lossy(&body)
+        )),
+        Err(e) => fail(e),
     }
 }
 

@@ -55,8 +55,8 @@ for tool in wrk nginx haproxy; do
   command -v "$tool" >/dev/null || { echo "gateway.sh: '$tool' is not installed" >&2; exit 2; }
 done
 
-say() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { say "FAILED: $*"; exit 1; }
+# shellcheck source=tests/bench/lib.sh
+source "$HERE/lib.sh"
 
 # ---------------------------------------------------------------------------------------
 if [[ -n ${BENCH_BIN_DIR:-} ]]; then
@@ -73,29 +73,13 @@ for b in vaultgate-gateway bench-upstream bench-passthrough bench-client; do
 done
 CLIENT=$BIN/bench-client
 
-# Run the benchmark ahead of other work on the machine (compilers, other tests) when allowed:
-# every process started below inherits this priority. BENCH_NICE=0 leaves it alone.
-NICE=${BENCH_NICE:--10}
-if [[ $NICE != 0 ]] && renice -n "$NICE" -p $$ >/dev/null 2>&1; then PRIORITY="nice $NICE"; else PRIORITY="nice 0"; fi
+# Run ahead of compilers sharing the machine (BENCH_NICE=0 leaves the priority alone).
+prioritize
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vaultgate-bench.XXXXXX")
 chmod 755 "$WORK"
-declare -A PID=()
 
-stop_all() {
-  local name
-  for name in "${!PID[@]}"; do kill -INT "${PID[$name]}" 2>/dev/null || true; done
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    local alive=0
-    for name in "${!PID[@]}"; do kill -0 "${PID[$name]}" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && break
-    sleep 0.2
-  done
-  for name in "${!PID[@]}"; do kill -KILL "${PID[$name]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  PID=()
-}
 cleanup() {
   local rc=$?
   stop_all
@@ -106,27 +90,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# start NAME COMMAND… — runs COMMAND in the background, bounded by MAX_LIFE, logging to $WORK/NAME.log.
-start() {
-  local name=$1; shift
-  timeout -s INT -k 5 "$MAX_LIFE" "$@" >"$WORK/$name.log" 2>&1 &
-  PID[$name]=$!
-}
-# The real process under `timeout` (for /proc figures), and its whole tree.
-main_pid() { pgrep -P "${PID[$1]}" | head -1; }
-tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1"); do tree_pids "$p"; done; }
-# CPU (user + system) of a started process and its children, in clock ticks.
-cpu_ticks() {
-  local p sum=0 t
-  for p in $(tree_pids "${PID[$1]}"); do
-    t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
-    sum=$((sum + ${t:-0}))
-  done
-  echo "$sum"
-}
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$(main_pid "$1")/status"; }
-CLK_TCK=$(getconf CLK_TCK)
 
 read -r P_UP P_NGINX P_PINGORA P_HAPROXY P_GW P_GW_ADMIN P_MEM P_MEM_ADMIN P_NOISY P_NOISY_ADMIN <<<"$("$CLIENT" ports 10)"
 SECRET_JWT=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
@@ -161,7 +124,7 @@ sed -e "s/@LISTEN@/127.0.0.1:$P_NGINX/" -e "s/@UPSTREAM@/127.0.0.1:$P_UP/" -e "s
   "$HERE/peers/nginx-proxy.conf" >"$WORK/nginx/nginx.conf"
 start nginx nginx -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/nginx.err" -g 'daemon off;'
 sed -e "s/@LISTEN@/127.0.0.1:$P_HAPROXY/" -e "s/@UPSTREAM@/127.0.0.1:$P_UP/" -e "s/@SECRET@/$SECRET_JWT/" \
-  "$HERE/peers/haproxy-jwt.cfg" >"$WORK/haproxy.cfg"
+  -e "s/@ASSERTION@/$("$CLIENT" assertion "$SECRET_ID" bench_user)/" "$HERE/peers/haproxy-jwt.cfg" >"$WORK/haproxy.cfg"
 start haproxy haproxy -db -f "$WORK/haproxy.cfg"
 gateway gateway "$P_GW" "$P_GW_ADMIN"
 
@@ -180,19 +143,14 @@ SESSION=$("$CLIENT" session "127.0.0.1:$P_GW" "$TOKEN") || die "legacy initializ
 RESULTS=$OUT/results.tsv
 echo -e "# round\ttarget\treq_per_s\tp50_us\tp99_us\tproxy_cpu_us_per_req\tload1" >"$RESULTS"
 run_wrk() {
-  local round=$1 target=$2 port=$3 era=$4 proc=$5 secs=${6:-$SECS} conns=${7:-$CONNS} out c0=0 c1=0
+  local round=$1 target=$2 port=$3 era=$4 proc=$5 secs=${6:-$SECS} conns=${7:-$CONNS} c0=0 c1=0 line
   [[ $proc != - ]] && c0=$(cpu_ticks "$proc")
-  out=$(BENCH_TOKEN=$TOKEN BENCH_ERA=$era BENCH_SESSION=$SESSION \
-    timeout $((secs + 30)) wrk -t1 -c"$conns" -d"${secs}s" --timeout 5s -s "$HERE/mcp.lua" "http://127.0.0.1:$port") ||
-    die "wrk against $target failed: $out"
+  line=$(BENCH_TOKEN=$TOKEN BENCH_ERA=$era BENCH_SESSION=$SESSION \
+    wrk_result "$target" "$secs" "$conns" "http://127.0.0.1:$port") || exit 1
   [[ $proc != - ]] && c1=$(cpu_ticks "$proc")
-  local line; line=$(grep '^RESULT' <<<"$out") || die "wrk printed no result for $target: $out"
   declare -A r=()
   local kv
   for kv in ${line#RESULT }; do r[${kv%%=*}]=${kv#*=}; done
-  local errors=$((r[errors_connect] + r[errors_read] + r[errors_write] + r[errors_status] + r[errors_timeout]))
-  ((errors == 0)) || die "$target: $errors of ${r[requests]} requests failed ($line)"
-  ((r[requests] > 0)) || die "$target: no requests completed"
   [[ $round == warmup ]] && return 0
   local rps cpu
   rps=$(awk -v n="${r[requests]}" -v d="${r[duration_us]}" 'BEGIN {printf "%.0f", n * 1e6 / d}')
