@@ -25,6 +25,13 @@ impl Origins {
     }
 }
 
+/// True for a state-changing request without an `Origin` header. Browsers send `Origin` on
+/// every unsafe request, so a browser-session request lacking it cannot prove where it came
+/// from (CSRF): the cookie-authenticated API and the local sign-in both refuse it.
+pub fn unsafe_without_origin(req: &pingora::http::RequestHeader) -> bool {
+    !req.method.is_safe() && !req.headers.contains_key(http::header::ORIGIN)
+}
+
 fn normalise(o: &str) -> String {
     let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
     // A default port is the same origin as none.

@@ -538,10 +538,7 @@ impl ProxyHttp for Gateway {
             Ok(p) => p,
             Err(f) => return self.refuse_auth(s, ctx, f).await,
         };
-        if principal.from_cookie
-            && !s.req_header().method.is_safe()
-            && !s.req_header().headers.contains_key(http::header::ORIGIN)
-        {
+        if principal.from_cookie && crate::origin::unsafe_without_origin(s.req_header()) {
             // A cookie is sent by browsers on cross-site requests too: unsafe methods must prove their origin.
             let a = Answer::error(
                 403,

@@ -35,6 +35,7 @@ use hyper::{HeaderMap, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use vaultgate_shared::UserId;
 use vaultgate_shared::identity::{IdentityKey, sign_identity};
+use vaultgate_tests::median;
 use vaultgate_tests::tokens::TokenSpec;
 
 /// One request may take at most this long before it counts as an error.
@@ -522,19 +523,6 @@ struct Row {
     p50_us: f64,
     p99_us: f64,
     cpu_us: Option<f64>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Reads `round target rps p50_us p99_us cpu_us_per_req errors` rows (tab-separated,

@@ -82,11 +82,8 @@ chmod 755 "$WORK"
 
 cleanup() {
   local rc=$?
-  stop_all
-  mkdir -p "$OUT/logs" && cp "$WORK"/*.log "$OUT/logs/" 2>/dev/null || true
-  [[ -f $WORK/nginx/nginx.err ]] && cp "$WORK/nginx/nginx.err" "$OUT/logs/" || true
-  rm -rf "$WORK"
-  if [[ $rc == 0 ]]; then say "done; results in $OUT"; else say "exit $rc; logs in $OUT/logs"; fi
+  [[ -f $WORK/nginx/nginx.err ]] && mkdir -p "$OUT/logs" && cp "$WORK/nginx/nginx.err" "$OUT/logs/" || true
+  finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -1,4 +1,4 @@
-# Shell helpers shared by tests/bench/gateway.sh and tests/bench/run.sh (sourced, not run).
+# Shell helpers shared by tests/bench/gateway.sh, run.sh and stores.sh (sourced, not run).
 # The sourcing script sets WORK (a scratch directory for logs) and MAX_LIFE (seconds) first.
 
 say() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -35,6 +35,15 @@ stop() {
   for name in "$@"; do unset "PID[$name]"; done
 }
 stop_all() { stop "${!PID[@]}"; }
+# finish RC — every bench script's exit: stop what it started, keep the logs in $OUT/logs,
+# remove $WORK, and say how it ended.
+finish() {
+  local rc=$1
+  stop_all
+  mkdir -p "$OUT/logs" && cp "$WORK"/*.log "$OUT/logs/" 2>/dev/null || true
+  rm -rf "$WORK"
+  if [[ $rc == 0 ]]; then say "done; results in $OUT"; else say "exit $rc; logs in $OUT/logs"; fi
+}
 # The real process under `timeout` (for /proc figures), and its whole tree.
 main_pid() { pgrep -P "${PID[$1]}" | head -1; }
 tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1"); do tree_pids "$p"; done; }

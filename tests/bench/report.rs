@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use plotters::prelude::*;
+use vaultgate_tests::median;
 
 /// The MCP targets in the order tables and charts show them.
 const TARGETS: [(&str, &str); 5] = [
@@ -53,19 +54,6 @@ struct Cell {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Rows of a tab-separated file, without comments and blank lines (empty when the file is absent).

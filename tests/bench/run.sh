@@ -82,14 +82,7 @@ mkdir -p "$OUT/load"
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vaultgate-e2e.XXXXXX")
 chmod 755 "$WORK"
-cleanup() {
-  local rc=$?
-  stop_all
-  mkdir -p "$OUT/logs" && cp "$WORK"/*.log "$OUT/logs/" 2>/dev/null || true
-  rm -rf "$WORK"
-  if [[ $rc == 0 ]]; then say "done; results in $OUT"; else say "exit $rc; logs in $OUT/logs"; fi
-}
-trap cleanup EXIT
+trap 'finish $?' EXIT
 trap 'exit 130' INT TERM
 
 read -r P_BACKEND P_BACKEND_ADMIN P_GW P_GW_ADMIN P_HAPROXY P_BM P_MEM P_MEM_ADMIN <<<"$("$CLIENT" ports 8)"

@@ -32,8 +32,8 @@ MAX_LIFE=${BENCH_MAX_LIFE:-900}
 for tool in wrk redis-server; do
   command -v "$tool" >/dev/null || { echo "stores.sh: '$tool' is not installed" >&2; exit 2; }
 done
-say() { printf '[stores %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { say "FAILED: $*"; exit 1; }
+# shellcheck source=tests/bench/lib.sh
+source "$HERE/lib.sh"
 
 if [[ -n ${BENCH_BIN_DIR:-} ]]; then
   BIN=$(cd "$BENCH_BIN_DIR" && pwd)
@@ -50,40 +50,8 @@ CLIENT=$BIN/bench-client
 
 mkdir -p "$OUT/state"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vaultgate-stores.XXXXXX")
-declare -A PID=()
-stop_all() {
-  local name
-  for name in "${!PID[@]}"; do kill -INT "${PID[$name]}" 2>/dev/null || true; done
-  sleep 0.5
-  for name in "${!PID[@]}"; do kill -KILL "${PID[$name]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  PID=()
-}
-cleanup() {
-  local rc=$?
-  stop_all
-  mkdir -p "$OUT/logs" && cp "$WORK"/*.log "$OUT/logs/" 2>/dev/null || true
-  rm -rf "$WORK"
-  if [[ $rc == 0 ]]; then say "done; results in $OUT"; else say "exit $rc; logs in $OUT/logs"; fi
-}
-trap cleanup EXIT
+trap 'finish $?' EXIT
 trap 'exit 130' INT TERM
-# start NAME COMMAND… — in the background, bounded by MAX_LIFE, logging to $WORK/NAME.log.
-start() {
-  local name=$1; shift
-  timeout -s INT -k 5 "$MAX_LIFE" "$@" >"$WORK/$name.log" 2>&1 &
-  PID[$name]=$!
-}
-tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1"); do tree_pids "$p"; done; }
-cpu_ticks() {
-  local p sum=0 t
-  for p in $(tree_pids "${PID[$1]}"); do
-    t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
-    sum=$((sum + ${t:-0}))
-  done
-  echo "$sum"
-}
-CLK_TCK=$(getconf CLK_TCK)
 
 read -r P_UP P_REDIS P_MEM P_MEM_A P_SQL P_SQL_A P_RED P_RED_A <<<"$("$CLIENT" ports 8)"
 SECRET_JWT=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')

@@ -6,7 +6,6 @@
 //! serves as both the backend and the identity provider in gateway tests.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,10 +13,10 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Channel, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+
+use crate::serve::Loopback;
 
 /// One request as the upstream saw it.
 #[derive(Debug, Clone)]
@@ -45,8 +44,7 @@ pub struct Echo {
     pub seen: Arc<Mutex<Vec<Recorded>>>,
     /// Lets a held SSE stream (`x-echo-sse`) send its second event.
     pub release: Arc<tokio::sync::Notify>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Loopback,
 }
 
 impl Echo {
@@ -58,45 +56,14 @@ impl Echo {
     /// Starts on `port` (0 = any free one).
     pub fn start_on(port: u16) -> Self {
         let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let seen2 = seen.clone();
         let release: Arc<tokio::sync::Notify> = Arc::default();
-        let release2 = release.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-                    .await
-                    .expect("bind");
-                port_tx.send(listener.local_addr().expect("addr").port()).expect("port");
-                let mut rx = rx;
-                loop {
-                    tokio::select! {
-                        _ = &mut rx => break,
-                        acc = listener.accept() => {
-                            let Ok((stream, _)) = acc else { continue };
-                            let seen = seen2.clone();
-                            let release = release2.clone();
-                            tokio::spawn(async move {
-                                let svc = service_fn(move |req| handle(req, seen.clone(), release.clone()));
-                                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                            });
-                        }
-                    }
-                }
-            });
-        });
-        let port = port_rx.recv().expect("echo port");
+        let (seen2, release2) = (seen.clone(), release.clone());
+        let server = Loopback::start(port, move |_| move |req| handle(req, seen2.clone(), release2.clone()));
         Self {
-            port,
+            port: server.port,
             seen,
             release,
-            stop: Some(tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -113,17 +80,6 @@ impl Echo {
     /// The last request that arrived.
     pub fn last(&self) -> Option<Recorded> {
         self.seen.lock().ok()?.last().cloned()
-    }
-}
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod echo;
 pub mod mcp;
 pub mod oidc;
 pub mod redis;
+pub mod serve;
 pub mod tokens;
 
 use std::net::TcpListener;
@@ -349,5 +350,19 @@ impl Gateway {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|v| v["target"] == "audit")
             .collect()
+    }
+}
+
+/// The median of benchmark rounds (NaN for none): the bench programs report medians, never means.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }

@@ -31,6 +31,34 @@ pub struct Reply {
     pub message: Option<Value>,
 }
 
+/// A legacy-era (2025-06-18) `POST {base}/mcp` with a bearer token and, when given, a session id:
+/// what the gateway's session rules are tested with.
+pub fn legacy_post(base: &str, token: &str, session: Option<&str>, body: &str) -> reqwest::blocking::Response {
+    let mut rb = client()
+        .post(format!("{base}/mcp"))
+        .bearer_auth(token)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-06-18");
+    if let Some(s) = session {
+        rb = rb.header("Mcp-Session-Id", s);
+    }
+    rb.body(body.to_owned()).send().expect("request")
+}
+
+/// The HTTP status of an MCP POST and its JSON-RPC answer (plain JSON or the SSE event carrying one).
+pub fn answer(r: reqwest::blocking::Response) -> (u16, Option<Value>) {
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = r.text().unwrap_or_default();
+    (status, parse_body(&ct, &text))
+}
+
 fn parse_body(content_type: &str, text: &str) -> Option<Value> {
     if content_type.starts_with("text/event-stream") {
         // The last `data:` line carrying a JSON-RPC response.
@@ -100,23 +128,16 @@ impl Mcp {
             }
         }
         let r = rb.body(msg.to_string()).send().expect("MCP request");
-        let status = r.status().as_u16();
         let session = r
             .headers()
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let ct = r
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let text = r.text().unwrap_or_default();
+        let (status, message) = answer(r);
         Reply {
             status,
             session,
-            message: parse_body(&ct, &text),
+            message,
         }
     }
 

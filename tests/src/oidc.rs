@@ -7,17 +7,17 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+
+use crate::serve::Loopback;
+
 use sha2::{Digest, Sha256};
 
 /// The OAuth client the fake knows.
@@ -77,8 +77,7 @@ struct Shared {
 pub struct FakeOidc {
     pub port: u16,
     shared: Arc<Mutex<Shared>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Loopback,
 }
 
 impl FakeOidc {
@@ -88,41 +87,12 @@ impl FakeOidc {
             consent: Some(Consent::Approve(user)),
             ..Shared::default()
         }));
-        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
         let s2 = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-                    .await
-                    .expect("bind");
-                let port = listener.local_addr().expect("addr").port();
-                port_tx.send(port).expect("port");
-                loop {
-                    tokio::select! {
-                        _ = &mut rx => break,
-                        acc = listener.accept() => {
-                            let Ok((stream, _)) = acc else { continue };
-                            let shared = s2.clone();
-                            tokio::spawn(async move {
-                                let svc = service_fn(move |req| handle(req, shared.clone(), port));
-                                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                            });
-                        }
-                    }
-                }
-            });
-        });
-        let port = port_rx.recv().expect("oidc port");
+        let server = Loopback::start(0, move |port| move |req| handle(req, s2.clone(), port));
         Self {
-            port,
+            port: server.port,
             shared,
-            stop: Some(tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -153,17 +123,6 @@ impl FakeOidc {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Drop for FakeOidc {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -383,24 +383,7 @@ impl<'a> McpAs<'a> {
             msg["id"] = json!(self.next_id);
             self.next_id += 1;
         }
-        let r = rb.body(msg.to_string()).send().expect("MCP request");
-        let status = r.status().as_u16();
-        let ct = r
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let text = r.text().unwrap_or_default();
-        let message = if ct.starts_with("text/event-stream") {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-                .rfind(|v| v.get("id").is_some())
-        } else {
-            serde_json::from_str(&text).ok()
-        };
-        (status, message)
+        vaultgate_tests::mcp::answer(rb.body(msg.to_string()).send().expect("MCP request"))
     }
 
     /// A JSON-RPC request that must get a JSON-RPC answer over HTTP 200.

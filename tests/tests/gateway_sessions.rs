@@ -6,21 +6,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vaultgate_tests::echo::Echo;
+use vaultgate_tests::mcp::legacy_post;
 use vaultgate_tests::{Gateway, client, metric};
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
 
 fn legacy(gw: &Gateway, token: &str, session: Option<&str>, body: &str) -> reqwest::blocking::Response {
-    let mut rb = client()
-        .post(format!("{}/mcp", gw.url()))
-        .header("Authorization", format!("Bearer {token}"))
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2025-06-18");
-    if let Some(s) = session {
-        rb = rb.header("Mcp-Session-Id", s);
-    }
-    rb.body(body.to_owned()).send().expect("request")
+    legacy_post(&gw.url(), token, session, body)
 }
 
 fn initialize(gw: &Gateway, token: &str) -> String {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::Value;
 use vaultgate_tests::echo::Echo;
+use vaultgate_tests::mcp::legacy_post as post;
 use vaultgate_tests::redis::Redis;
 use vaultgate_tests::tokens::TokenSpec;
 use vaultgate_tests::{Gateway, IDENTITY_SECRET, JWT_SECRET, bin, client, metric, sum_metric};
@@ -16,19 +17,6 @@ const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"p
 const PING: &str = r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#;
 /// Both replicas of a pair share this public URL (tokens are issued for it).
 const SHARED_URL: &str = "http://vaultgate.test";
-
-fn post(base: &str, token: &str, session: Option<&str>, body: &str) -> reqwest::blocking::Response {
-    let mut rb = client()
-        .post(format!("{base}/mcp"))
-        .bearer_auth(token)
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2025-06-18");
-    if let Some(s) = session {
-        rb = rb.header("Mcp-Session-Id", s);
-    }
-    rb.body(body.to_owned()).send().expect("request")
-}
 
 fn initialize(base: &str, token: &str) -> String {
     let r = post(base, token, None, INIT);

@@ -214,15 +214,10 @@ impl SignIn {
             .header("set-cookie", state_cookie("", 0));
         }
         let name = info.preferred_username.as_deref().or(info.name.as_deref());
-        let minted = gw.auth.keys.mint(&user, name, None);
-        gw.metrics.tokens_issued.with_label_values(&["oauth"]).inc();
-        gw.metrics.signins.with_label_values(&["success"]).inc();
-        audit::signin_event("success", Some(&user), None, ip, request_id);
-        audit::token_event("token_issue", &user, "oauth", request_id);
-        let max_age = minted.expires_at.saturating_sub(now_secs());
+        let cookie = session_cookie(gw, &user, name, ("oauth", "success"), ip, request_id);
         Answer::raw(302, "text/plain; charset=utf-8", bytes::Bytes::new())
             .header("location", "/")
-            .header("set-cookie", cookie_header(&minted.token, max_age))
+            .header("set-cookie", cookie)
             .header("set-cookie", state_cookie("", 0))
     }
 
@@ -256,7 +251,7 @@ impl SignIn {
                 None,
             );
         }
-        if !req.headers.contains_key(http::header::ORIGIN) {
+        if crate::origin::unsafe_without_origin(req) {
             return Answer::error(
                 403,
                 "origin_required",
@@ -264,15 +259,27 @@ impl SignIn {
                 None,
             );
         }
-        let minted = gw.auth.keys.mint(user, Some("local user"), None);
-        gw.metrics.tokens_issued.with_label_values(&["local"]).inc();
-        gw.metrics.signins.with_label_values(&["local"]).inc();
-        audit::signin_event("local", Some(user), None, ip, request_id);
-        audit::token_event("token_issue", user, "local", request_id);
-        let max_age = minted.expires_at.saturating_sub(now_secs());
-        Answer::json(200, &serde_json::json!({"user": user.as_str()}))
-            .header("set-cookie", cookie_header(&minted.token, max_age))
+        let cookie = session_cookie(gw, user, Some("local user"), ("local", "local"), ip, request_id);
+        Answer::json(200, &serde_json::json!({"user": user.as_str()})).header("set-cookie", cookie)
     }
+}
+
+/// Mints the page's session token for `user`, counts and audits it (`via`, sign-in `outcome`),
+/// and returns the `Set-Cookie` value carrying it.
+fn session_cookie(
+    gw: &Gateway,
+    user: &UserId,
+    name: Option<&str>,
+    (via, outcome): (&str, &str),
+    ip: Option<IpAddr>,
+    request_id: &str,
+) -> String {
+    let minted = gw.auth.keys.mint(user, name, None);
+    gw.metrics.tokens_issued.with_label_values(&[via]).inc();
+    gw.metrics.signins.with_label_values(&[outcome]).inc();
+    audit::signin_event(outcome, Some(user), None, ip, request_id);
+    audit::token_event("token_issue", user, via, request_id);
+    cookie_header(&minted.token, minted.expires_at.saturating_sub(now_secs()))
 }
 
 /// The state cookie: HttpOnly, scoped to /auth, cross-site capable (the Space runs in an iframe).
