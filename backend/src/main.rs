@@ -18,12 +18,20 @@ fn main() -> ExitCode {
                 Ok(u) => u,
                 Err(e) => return fail(&e),
             };
-            let notes = match server::open(&settings, Metrics::new()) {
-                Ok(n) => n,
-                Err(e) => return fail(&e),
-            };
             let started = std::time::Instant::now();
-            match reindex::rebuild(notes.vault(), notes.index(), user.as_ref(), true) {
+            let rebuilt = match &user {
+                Some(user) => server::open(&settings, Metrics::new())
+                    .map_err(|e| e.to_string())
+                    .and_then(|notes| {
+                        reindex::rebuild_user(notes.vault(), notes.index(), user, true).map_err(|e| e.to_string())
+                    }),
+                None => server::open_vault(&settings)
+                    .map_err(|e| e.to_string())
+                    .and_then(|vault| {
+                        reindex::rebuild_all(&vault, &settings.database_path, true).map_err(|e| e.to_string())
+                    }),
+            };
+            match rebuilt {
                 Ok(n) => {
                     tracing::info!(
                         notes = n,

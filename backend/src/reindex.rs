@@ -5,9 +5,12 @@
 //! command) throws a user's rows away and indexes every file again.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use vaultgate_shared::UserId;
+
+use rusqlite::{Connection, Transaction};
 
 use crate::index::{self, Index, schema};
 use crate::notes;
@@ -29,6 +32,26 @@ pub enum ReindexError {
     Vault(#[from] crate::vault::VaultError),
     #[error("index: {0}")]
     Index(#[from] rusqlite::Error),
+    #[error("index: {0}")]
+    Open(#[from] index::OpenError),
+    #[error(
+        "the index at {0} is in use (is the backend running?): stop the backend before a full \
+         reindex, or rebuild one user in place with `reindex --user ID`"
+    )]
+    InUse(String),
+    #[error("a reindex thread panicked")]
+    Panicked,
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ReindexError {
+    let path = path.display().to_string();
+    move |source| ReindexError::Io { what, path, source }
 }
 
 /// Notes are written to the index in transactions of this many.
@@ -54,13 +77,17 @@ fn load(vault: &Vault, user: &UserId, path: NotePath) -> Option<Loaded> {
     })
 }
 
-/// Reads and parses `paths` on a helper thread while this one writes them to the index.
+/// Writes a batch of rows inside the transaction it is given.
+type Rows<'a> = dyn Fn(&Transaction<'_>) -> rusqlite::Result<()> + 'a;
+
+/// Reads and parses `paths` on a helper thread while this one hands them, in batches, to
+/// `write` (one transaction each).
 fn index_files(
     vault: &Vault,
-    index: &Index,
     user: &UserId,
     paths: Vec<NotePath>,
     bar: &ProgressBar,
+    write: &mut dyn FnMut(&Rows<'_>) -> rusqlite::Result<()>,
 ) -> Result<usize, ReindexError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Loaded>(256);
     let mut written = 0;
@@ -76,11 +103,12 @@ fn index_files(
         });
         let mut batch = Vec::with_capacity(BATCH);
         let mut flush = |batch: &mut Vec<Loaded>| -> Result<(), ReindexError> {
-            index.write(|t| {
-                for l in batch.iter() {
-                    index::upsert(t, user.as_str(), &l.path, &l.note, l.stamp, &l.hash)?;
-                }
-                Ok(())
+            write(&|t| {
+                index::upsert_many(
+                    t,
+                    user.as_str(),
+                    batch.iter().map(|l| (&l.path, &l.note, l.stamp, l.hash.as_str())),
+                )
             })?;
             written += batch.len();
             bar.inc(batch.len() as u64);
@@ -96,6 +124,17 @@ fn index_files(
         flush(&mut batch)
     })?;
     Ok(written)
+}
+
+/// [`index_files`] into the live index.
+fn index_live(
+    vault: &Vault,
+    index: &Index,
+    user: &UserId,
+    paths: Vec<NotePath>,
+    bar: &ProgressBar,
+) -> Result<usize, ReindexError> {
+    index_files(vault, user, paths, bar, &mut |f| index.write(|t| f(t)))
 }
 
 fn bar(len: u64, show: bool) -> ProgressBar {
@@ -169,77 +208,215 @@ pub fn reconcile(vault: &Vault, index: &Index) -> Result<Stats, ReindexError> {
             Ok(())
         })?;
         if !to_index.is_empty() {
-            index_files(vault, index, &user, to_index, &ProgressBar::hidden())?;
+            index_live(vault, index, &user, to_index, &ProgressBar::hidden())?;
         }
     }
     Ok(stats)
 }
 
-const BULK_ON: &str = "INSERT INTO notes_fts(notes_fts, rank) VALUES('hashsize', 67108864);
+/// Bulk-load settings for a fresh full-text table: a pending-terms buffer big enough to hold the
+/// whole index of ~100,000 notes (~200 MiB of text), so it is written once as one segment (a
+/// larger vault flushes a segment each time the buffer fills, and one `optimize` at the end
+/// merges them), and no incremental merging meanwhile.
+const BULK_ON: &str = "INSERT INTO notes_fts(notes_fts, rank) VALUES('hashsize', 268435456);
      INSERT INTO notes_fts(notes_fts, rank) VALUES('automerge', 0);";
+/// FTS5's defaults, for the live index.
 const BULK_OFF: &str = "INSERT INTO notes_fts(notes_fts, rank) VALUES('hashsize', 1048576);
      INSERT INTO notes_fts(notes_fts, rank) VALUES('automerge', 4);";
 
-/// Drops and rebuilds the index rows of `only` (or of every user), showing a progress bar.
-pub fn rebuild(vault: &Vault, index: &Index, only: Option<&UserId>, progress: bool) -> Result<usize, ReindexError> {
-    let users = match only {
-        Some(u) => vec![u.clone()],
-        None => {
-            let mut users = vault.users()?;
-            for u in index.read(index::users)? {
-                match UserId::parse(&u) {
-                    Ok(id) if !users.contains(&id) => users.push(id),
-                    Ok(_) => {}
-                    Err(_) => {
-                        index.write(|t| index::remove_user(t, &u))?;
+/// Drops and rebuilds one user's rows in the live index (the backend may be running).
+pub fn rebuild_user(vault: &Vault, index: &Index, user: &UserId, progress: bool) -> Result<usize, ReindexError> {
+    let files: Vec<NotePath> = vault.walk(user)?.into_iter().map(|(p, _)| p).collect();
+    let bar = bar(files.len() as u64, progress);
+    index.write(|t| index::remove_user(t, user.as_str()))?;
+    let n = index_live(vault, index, user, files, &bar)?;
+    bar.finish();
+    Ok(n)
+}
+
+/// Rebuilds the whole index from the files into a new database next to `db` and then swaps it
+/// in, so a damaged index is replaced rather than repaired and a failed rebuild leaves the old
+/// one as it was. Refused while anything (a running backend) has the index open.
+pub fn rebuild_all(vault: &Vault, db: &Path, progress: bool) -> Result<usize, ReindexError> {
+    let started = std::time::Instant::now();
+    if let Some(dir) = db.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+    }
+    let lock = index::lock_file(db)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(ReindexError::InUse(db.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &index::lock_path(db))(e)),
+    }
+    let fresh = sibling(db, ".rebuild");
+    remove_db_files(&fresh)?;
+    let n = match build_fresh(vault, &fresh, progress, started) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = remove_db_files(&fresh);
+            let _ = remove_db_files(&sibling(&fresh, SIDE));
+            return Err(e);
+        }
+    };
+    std::fs::File::open(&fresh)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err("syncing", &fresh))?;
+    // The old database's WAL must go before the rename: SQLite would replay it into the new file.
+    for suffix in ["-wal", "-shm"] {
+        remove_if_exists(&sibling(db, suffix))?;
+    }
+    std::fs::rename(&fresh, db).map_err(io_err("replacing", db))?;
+    if let Some(dir) = db.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("syncing", dir))?;
+    }
+    drop(lock);
+    Ok(n)
+}
+
+/// Loads every user's files into a new database at `path` (no journal: on failure it is deleted).
+///
+/// FTS5 indexing is the bulk of the work and one SQLite file has one writer, so this thread
+/// writes only the full-text rows; a helper thread reads and parses the files and another writes
+/// the `notes`, `tags` and `links` rows into a side database, copied in at the end.
+fn build_fresh(vault: &Vault, path: &Path, progress: bool, started: std::time::Instant) -> Result<usize, ReindexError> {
+    let mut conn = bulk_connection(path)?;
+    conn.execute_batch(BULK_ON)?;
+    let side = sibling(path, SIDE);
+    remove_db_files(&side)?;
+    let mut work = Vec::new();
+    for u in vault.users()? {
+        let files: Vec<NotePath> = vault.walk(&u)?.into_iter().map(|(p, _)| p).collect();
+        work.push((u, files));
+    }
+    let bar = bar(work.iter().map(|(_, f)| f.len() as u64).sum(), progress);
+    let (to_writer, loaded) = std::sync::mpsc::sync_channel::<(usize, Loaded)>(256);
+    let (to_meta, metas) = std::sync::mpsc::sync_channel::<(usize, i64, Loaded)>(1024);
+    let users: Vec<&UserId> = work.iter().map(|(u, _)| u).collect();
+    let written = std::thread::scope(|s| -> Result<usize, ReindexError> {
+        let work = &work;
+        s.spawn(move || {
+            for (n, (user, files)) in work.iter().enumerate() {
+                for p in files {
+                    if let Some(l) = load(vault, user, p.clone())
+                        && to_writer.send((n, l)).is_err()
+                    {
+                        return;
                     }
                 }
             }
-            users
-        }
-    };
-    let mut work = Vec::new();
-    for u in &users {
-        let files: Vec<NotePath> = vault.walk(u)?.into_iter().map(|(p, _)| p).collect();
-        work.push((u, files));
-    }
-    let total: usize = work.iter().map(|(_, f)| f.len()).sum();
-    let bar = bar(total as u64, progress);
-    // No fsync until the end: the files are the source of truth.
-    index.with_writer(|c| c.execute_batch("PRAGMA synchronous = OFF; PRAGMA wal_autocheckpoint = 0;"))?;
-    if only.is_none() {
-        // Everything goes: dropping the tables is far cheaper than deleting row by row (an FTS5
-        // delete re-tokenizes the old text). Then bulk-load settings: a big pending-terms buffer
-        // and no incremental merging (one 'optimize' at the end instead).
-        index.write(|t| t.execute_batch(schema::RESET_ALL))?;
-        index.write(|t| t.execute_batch(BULK_ON))?;
-    }
-    let mut result = Ok(0);
-    for (user, files) in work {
-        let step = index
-            .write(|t| index::remove_user(t, user.as_str()))
-            .map_err(ReindexError::from)
-            .and_then(|_| index_files(vault, index, user, files, &bar));
-        match step {
-            Ok(n) => result = result.map(|w| w + n),
-            Err(e) => {
-                result = Err(e);
-                break;
+        });
+        let users = &users;
+        let side = &side;
+        let meta = s.spawn(move || -> Result<(), ReindexError> {
+            let mut conn = bulk_connection(side)?;
+            let mut pending = metas.into_iter().peekable();
+            while pending.peek().is_some() {
+                let t = conn.transaction()?;
+                for (n, id, l) in pending.by_ref().take(BATCH) {
+                    index::upsert_meta(&t, users[n].as_str(), &l.path, &l.note, l.stamp, &l.hash, Some(id))?;
+                }
+                t.commit()?;
             }
-        }
-    }
+            Ok(())
+        });
+        let mut id = 0;
+        // One transaction: FTS5 flushes its pending terms at every commit, and with no flush
+        // before the end (see BULK_ON) the whole index is written once, as one segment.
+        let text = || -> Result<(), ReindexError> {
+            let t = conn.transaction()?;
+            for (u, l) in loaded {
+                id += 1;
+                index::insert_text(&t, users[u].as_str(), id, &l.note)?;
+                // A closed channel means the side writer failed; its error is reported below.
+                let _ = to_meta.send((u, id, l));
+                bar.inc(1);
+            }
+            t.commit()?;
+            Ok(())
+        };
+        let text = text();
+        drop(to_meta);
+        let meta = meta.join().unwrap_or(Err(ReindexError::Panicked));
+        text?;
+        meta?;
+        Ok(id as usize)
+    });
+    let written = written?;
     bar.finish();
-    if only.is_none() {
-        // One full merge after the bulk load, and the secondary indexes built in one pass each.
-        index.write(|t| t.execute_batch("INSERT INTO notes_fts(notes_fts) VALUES('optimize')"))?;
-        index.write(|t| t.execute_batch(schema::SCHEMA))?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "reindex: notes loaded"
+    );
+    conn.execute("ATTACH DATABASE ?1 AS side", [side.to_string_lossy()])?;
+    conn.execute_batch(
+        "BEGIN; INSERT INTO notes SELECT * FROM side.notes; INSERT INTO tags SELECT * FROM side.tags;
+         INSERT INTO links SELECT * FROM side.links; COMMIT; DETACH DATABASE side;",
+    )?;
+    remove_db_files(&side)?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "reindex: note rows copied"
+    );
+    conn.execute_batch("INSERT INTO notes_fts(notes_fts) VALUES('optimize')")?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "reindex: full-text index merged"
+    );
+    conn.execute_batch(schema::SCHEMA)?;
+    conn.execute_batch(BULK_OFF)?;
+    // The live index runs in WAL mode; switching needs the exclusive access this connection has.
+    conn.execute_batch("PRAGMA locking_mode = NORMAL;")?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "reindex: secondary indexes built"
+    );
+    Ok(written)
+}
+
+/// Suffix of the side database that [`build_fresh`] writes the note rows into.
+const SIDE: &str = "-notes";
+
+/// A new database for a bulk load: tables without secondary indexes, no journal, no fsync,
+/// no foreign-key checks (the rows are consistent by construction).
+fn bulk_connection(path: &Path) -> Result<Connection, ReindexError> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -131072; PRAGMA foreign_keys = OFF;",
+    )?;
+    conn.execute_batch(schema::SCHEMA)?;
+    conn.execute_batch(schema::DROP_INDEXES)?;
+    Ok(conn)
+}
+
+/// `path` with `suffix` appended to its file name.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    p.into()
+}
+
+fn remove_if_exists(path: &Path) -> Result<(), ReindexError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("removing", path)(e)),
+        _ => Ok(()),
     }
-    if only.is_none() {
-        index.write(|t| t.execute_batch(BULK_OFF))?;
+}
+
+/// Removes a database file and its journal files.
+fn remove_db_files(path: &Path) -> Result<(), ReindexError> {
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        remove_if_exists(&sibling(path, suffix))?;
     }
-    index.with_writer(|c| {
-        c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 1000;")?;
-        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-    })?;
-    result
+    Ok(())
 }

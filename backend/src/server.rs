@@ -23,19 +23,27 @@ pub enum StartError {
         source: crate::vault::VaultError,
     },
     #[error("opening the index at {path}: {source}")]
-    Index { path: String, source: rusqlite::Error },
+    Index {
+        path: String,
+        source: crate::index::OpenError,
+    },
     #[error("reconciling the index with the vault: {0}")]
     Reconcile(#[from] reindex::ReindexError),
     #[error("listening on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
 }
 
-/// Opens the vault and the index (creating both when missing).
-pub fn open(settings: &Settings, metrics: Metrics) -> Result<NoteService, StartError> {
-    let vault = Vault::open(&settings.vault_base_path).map_err(|source| StartError::Vault {
+/// Opens the vault (creating its folder when missing).
+pub fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
+    Vault::open(&settings.vault_base_path).map_err(|source| StartError::Vault {
         path: settings.vault_base_path.display().to_string(),
         source,
-    })?;
+    })
+}
+
+/// Opens the vault and the index (creating both when missing).
+pub fn open(settings: &Settings, metrics: Metrics) -> Result<NoteService, StartError> {
+    let vault = open_vault(settings)?;
     let index = Index::open(&settings.database_path).map_err(|source| StartError::Index {
         path: settings.database_path.display().to_string(),
         source,

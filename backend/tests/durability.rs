@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Backend;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn search_paths(b: &Backend, user: &str, q: &str) -> Vec<String> {
     let v = b.ok(user, "search_notes", json!({"query": q, "limit": 100}));
@@ -185,31 +185,72 @@ fn changes_on_disk_while_stopped_are_reconciled_and_reindex_rebuilds() {
     assert_eq!(search_paths(&b, "dave", "elderberry"), ["x.md"]);
     assert!(search_paths(&b, "alice", "elderberry").is_empty());
     assert_eq!(b.metric("vaultgate_backend_index_notes"), 5.0);
-    assert!(b.stop().success());
 
-    // reindex from scratch: delete the database, rebuild, everything is back.
-    for f in ["index.db", "index.db-wal", "index.db-shm"] {
-        let _ = std::fs::remove_file(b.data.join(f));
-    }
+    let (vaults, db) = (b.vaults(), b.data.join("index.db"));
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_vaultgate-backend"))
             .env_clear()
-            .env("VAULT_BASE_PATH", b.vaults())
-            .env("DATABASE_PATH", b.data.join("index.db"))
+            .env("VAULT_BASE_PATH", &vaults)
+            .env("DATABASE_PATH", &db)
             .args(args)
             .output()
             .unwrap()
     };
+    // A full reindex replaces the database file, so it is refused while the backend has it
+    // open, and changes nothing; one user can be rebuilt in place meanwhile.
     let out = run(&["reindex"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is in use"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!b.data.join("index.db.rebuild").exists());
+    assert_eq!(search_paths(&b, "alice", "durian"), ["d.md"]);
     let out = run(&["reindex", "--user", "alice"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(search_paths(&b, "alice", "durian"), ["d.md"]);
+    assert!(b.stop().success());
+
+    let check = |b: &mut Backend| {
+        b.launch();
+        assert_eq!(search_paths(b, "alice", "durian"), ["d.md"]);
+        assert_eq!(search_paths(b, "dave", "elderberry"), ["x.md"]);
+        assert!(search_paths(b, "alice", "elderberry").is_empty());
+        assert_eq!(listed(b, "alice"), ["a.md", "d.md", "dir/b.md", "same.md"]);
+        assert_eq!(b.metric("vaultgate_backend_index_notes"), 5.0);
+        assert_eq!(
+            b.ok("alice", "get_backlinks", json!({"path": "a.md"}))["backlinks"][0]["path"],
+            "d.md"
+        );
+        assert_eq!(
+            b.ok("alice", "get_tags", json!({}))["tags"],
+            json!([{"tag": "fresh", "count": 1}])
+        );
+        // The rebuilt index takes writes and finds them.
+        b.ok("alice", "write_note", json!({"path": "e.md", "body": "fig [[a]]"}));
+        assert_eq!(search_paths(b, "alice", "fig"), ["e.md"]);
+        b.ok("alice", "delete_note", json!({"path": "e.md"}));
+        assert!(b.stop().success());
+    };
+    // Over the existing index.
+    let out = run(&["reindex"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    check(&mut b);
+    // With no database at all.
+    for f in ["index.db", "index.db-wal", "index.db-shm"] {
+        let _ = std::fs::remove_file(b.data.join(f));
+    }
+    let out = run(&["reindex"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    check(&mut b);
+    // Over a damaged one (and a stale WAL, which must not be replayed into the new file).
+    std::fs::write(b.data.join("index.db"), b"this is not a database".repeat(500)).unwrap();
+    std::fs::write(b.data.join("index.db-wal"), b"not a wal either".repeat(100)).unwrap();
+    let out = run(&["reindex"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!b.data.join("index.db-wal").exists());
+    check(&mut b);
     let out = run(&["reindex", "--user", "../etc"]);
     assert_eq!(out.status.code(), Some(2));
-    b.launch();
-    assert_eq!(search_paths(&b, "alice", "durian"), ["d.md"]);
-    assert_eq!(search_paths(&b, "dave", "elderberry"), ["x.md"]);
-    assert_eq!(listed(&b, "alice"), ["a.md", "d.md", "dir/b.md", "same.md"]);
-    assert_eq!(b.metric("vaultgate_backend_index_notes"), 5.0);
-    let _: Value = b.ok("alice", "get_backlinks", json!({"path": "a.md"}));
 }

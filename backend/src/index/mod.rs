@@ -55,6 +55,39 @@ pub struct Index {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
+    /// Shared lock on [`lock_path`]: a full rebuild, which replaces the file, waits for none.
+    _lock: std::fs::File,
+}
+
+/// Why the index could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("locking {path}: {source}")]
+    Lock { path: String, source: std::io::Error },
+}
+
+/// The lock file next to the database: every open index holds it shared, a full rebuild
+/// (which swaps in a new database file) holds it exclusively.
+pub fn lock_path(db: &Path) -> std::path::PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".lock");
+    p.into()
+}
+
+/// Opens (creating) the lock file of `db`.
+pub fn lock_file(db: &Path) -> Result<std::fs::File, OpenError> {
+    let path = lock_path(db);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| OpenError::Lock {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 impl std::fmt::Debug for Index {
@@ -101,12 +134,25 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoteSummary> {
 const SUMMARY_COLS: &str = "path, title, tags, hash, size, mtime_ns";
 
 impl Index {
-    /// Opens (creating) the database and its tables.
-    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+    /// Opens (creating) the database and its tables; waits while a full rebuild replaces it.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
             let _ = std::fs::create_dir_all(dir);
+        }
+        let lock = lock_file(path)?;
+        let locked = |source| OpenError::Lock {
+            path: lock_path(path).display().to_string(),
+            source,
+        };
+        match lock.try_lock_shared() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tracing::warn!(path = %path.display(), "the index is being rebuilt (vaultgate-backend reindex); waiting");
+                lock.lock_shared().map_err(locked)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(locked(e)),
         }
         let writer = Connection::open(path)?;
         schema::configure(&writer)?;
@@ -115,6 +161,7 @@ impl Index {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             path: path.to_owned(),
+            _lock: lock,
         })
     }
 
@@ -166,6 +213,47 @@ pub fn upsert(
     stamp: FileStamp,
     hash: &str,
 ) -> rusqlite::Result<()> {
+    upsert_many(tx, user, [(path, note, stamp, hash)])
+}
+
+/// Inserts or replaces many notes' rows inside `tx`: every note's metadata first, then every
+/// full-text row. FTS5 flushes its pending terms to a new segment whenever a statement opens a
+/// savepoint (as the `notes` insert does), so interleaving the two would write one tiny segment
+/// per note and spend the load merging them; in this order a batch becomes one segment.
+pub fn upsert_many<'a>(
+    tx: &Transaction<'_>,
+    user: &str,
+    notes: impl IntoIterator<Item = (&'a NotePath, &'a ParsedNote, FileStamp, &'a str)>,
+) -> rusqlite::Result<()> {
+    let mut text = Vec::new();
+    for (path, note, stamp, hash) in notes {
+        text.push((upsert_meta(tx, user, path, note, stamp, hash, None)?, note));
+    }
+    for (id, note) in text {
+        insert_text(tx, user, id, note)?;
+    }
+    Ok(())
+}
+
+/// The note's full-text row (after [`upsert_meta`] removed any old one).
+pub fn insert_text(tx: &Transaction<'_>, user: &str, id: i64, note: &ParsedNote) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO notes_fts (rowid, title, body, owner) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![id, note.title, note.body, schema::owner_token(user)])?;
+    Ok(())
+}
+
+/// Inserts or updates the note's `notes` row and replaces its tags and links; drops its old
+/// full-text row. Returns the note id (`new_id` for a new note, when given). [`insert_text`]
+/// must follow in the same transaction.
+pub fn upsert_meta(
+    tx: &Transaction<'_>,
+    user: &str,
+    path: &NotePath,
+    note: &ParsedNote,
+    stamp: FileStamp,
+    hash: &str,
+    new_id: Option<i64>,
+) -> rusqlite::Result<i64> {
     let tags_json = serde_json::to_string(&note.tags).unwrap_or_else(|_| "[]".into());
     let existing: Option<i64> = tx
         .prepare_cached("SELECT id FROM notes WHERE user_id = ?1 AND path = ?2")?
@@ -196,8 +284,8 @@ pub fn upsert(
         }
         None => tx
             .prepare_cached(
-                "INSERT INTO notes (user_id, path, folder, title, title_key, stem_key, path_key, tags, size, mtime_ns, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                "INSERT INTO notes (user_id, path, folder, title, title_key, stem_key, path_key, tags, size, mtime_ns, hash, id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
             )?
             .query_row(
                 params![
@@ -211,13 +299,12 @@ pub fn upsert(
                     tags_json,
                     stamp.size as i64,
                     stamp.mtime_ns,
-                    hash
+                    hash,
+                    new_id
                 ],
                 |r| r.get(0),
             )?,
     };
-    tx.prepare_cached("INSERT INTO notes_fts (rowid, title, body, owner) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![id, note.title, note.body, schema::owner_token(user)])?;
     let mut tag_stmt = tx.prepare_cached("INSERT OR IGNORE INTO tags (user_id, note_id, tag) VALUES (?1, ?2, ?3)")?;
     for tag in &note.tags {
         tag_stmt.execute(params![user, id, tag])?;
@@ -227,7 +314,7 @@ pub fn upsert(
     for target in &note.links {
         link_stmt.execute(params![user, id, link_key(target)])?;
     }
-    Ok(())
+    Ok(id)
 }
 
 /// Removes one note's rows; true when there was one.

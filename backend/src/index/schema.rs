@@ -43,19 +43,15 @@ CREATE VIRTUAL TABLE IF NOT EXISTS notes_fts USING fts5 (
 );
 ";
 
-/// Empties the index (for a full rebuild): rows go, the FTS5 table is recreated.
-/// The secondary indexes are dropped too, and rebuilt in one pass by [`SCHEMA`] after the load.
-pub const RESET_ALL: &str = "
+/// Drops the secondary indexes: a full rebuild loads into bare tables and builds each index
+/// in one pass afterwards (by running [`SCHEMA`] again), which is far cheaper than keeping
+/// them up to date row by row.
+pub const DROP_INDEXES: &str = "
 DROP INDEX IF EXISTS notes_title_key;
 DROP INDEX IF EXISTS notes_stem_key;
 DROP INDEX IF EXISTS notes_path_key;
 DROP INDEX IF EXISTS tags_by_user;
 DROP INDEX IF EXISTS links_by_target;
-DELETE FROM tags;
-DELETE FROM links;
-DELETE FROM notes;
-DROP TABLE IF EXISTS notes_fts;
-CREATE VIRTUAL TABLE notes_fts USING fts5 (title, body, owner, tokenize = 'porter unicode61');
 ";
 
 /// Settings every connection gets.
