@@ -470,6 +470,31 @@ fn search_part(
     );
     let mcp = measure_mcp_search(client, &server.url, key, users, qs);
     eprintln!("mcp search: median {:.2} ms p99 {:.2} ms", mcp.median, mcp.p99);
+    // read_note resolves every wikilink of the note, so it shows how link lookups scale.
+    let notes_n = all.len() / users.len().max(1);
+    let mut ms = Vec::with_capacity(queries_n);
+    for i in 0..queries_n {
+        let path = note_path((i * 7919) % notes_n.max(1));
+        let t = Instant::now();
+        tool(
+            client,
+            &server.url,
+            key,
+            &users[i % users.len()],
+            "read_note",
+            json!({"path": path}),
+        );
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let read = stats(ms);
+    eprintln!("mcp read_note: median {:.2} ms p99 {:.2} ms", read.median, read.p99);
+    row(
+        &format!("`read_note` via MCP HTTP ({queries_n} notes, links resolved)"),
+        format!(
+            "median {:.2} ms, p99 {:.2} ms, mean {:.2} ms",
+            read.median, read.p99, read.mean
+        ),
+    );
 
     // 4. The floor: one bare FTS5 table, same corpus, same queries, LIMIT 10, bm25, snippet().
     let t = Instant::now();
