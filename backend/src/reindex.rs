@@ -248,7 +248,9 @@ pub fn rebuild_all(vault: &Vault, db: &Path, progress: bool) -> Result<usize, Re
     match lock.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => return Err(ReindexError::InUse(db.display().to_string())),
-        Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &index::lock_path(db))(e)),
+        Err(std::fs::TryLockError::Error(e)) => {
+            tracing::warn!(path = %index::lock_path(db).display(), error = %e, "cannot lock the index: make sure no backend is running");
+        }
     }
     let fresh = sibling(db, ".rebuild");
     remove_db_files(&fresh)?;

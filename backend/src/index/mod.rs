@@ -152,7 +152,10 @@ impl Index {
                 tracing::warn!(path = %path.display(), "the index is being rebuilt (vaultgate-backend reindex); waiting");
                 lock.lock_shared().map_err(locked)?;
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(locked(e)),
+            // Some network filesystems refuse locks: serve anyway, only the guard is lost.
+            Err(std::fs::TryLockError::Error(e)) => {
+                tracing::warn!(path = %lock_path(path).display(), error = %e, "cannot lock the index; a concurrent full reindex will not be detected");
+            }
         }
         let writer = Connection::open(path)?;
         schema::configure(&writer)?;
