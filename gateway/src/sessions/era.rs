@@ -95,36 +95,70 @@ pub fn scan_method(chunk: &[u8]) -> Option<&str> {
     std::str::from_utf8(&rest[..end]).ok()
 }
 
+/// Every `method` label value of `mcp_requests_total`: the methods the gateway knows, then
+/// `none` (no method seen) and `other` (anything else), so the label stays bounded.
+pub const METHOD_LABELS: [&str; 24] = [
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "server/discover",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+    "tasks/get",
+    "tasks/list",
+    "tasks/cancel",
+    "tasks/result",
+    "none",
+    "other",
+];
+
+/// A JSON-RPC method reduced to its metric label: an index into [`METHOD_LABELS`], so a
+/// request carries no `String` for it and the metric series can be kept in an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RpcMethod(u8);
+
+impl RpcMethod {
+    /// No method seen (yet).
+    pub const NONE: Self = Self(22);
+    const OTHER: Self = Self(23);
+
+    /// The label of `method` (`none` when absent, `other` when unknown).
+    pub fn of(method: Option<&str>) -> Self {
+        match method {
+            None => Self::NONE,
+            Some(m) => METHOD_LABELS[..22]
+                .iter()
+                .position(|k| *k == m)
+                .map_or(Self::OTHER, |i| Self(i as u8)),
+        }
+    }
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        METHOD_LABELS[self.index()]
+    }
+
+    /// The position of the label in [`METHOD_LABELS`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// A bounded metric label for a JSON-RPC method.
 pub fn method_label(method: Option<&str>) -> &'static str {
-    const KNOWN: [&str; 22] = [
-        "initialize",
-        "ping",
-        "tools/list",
-        "tools/call",
-        "resources/list",
-        "resources/read",
-        "resources/templates/list",
-        "resources/subscribe",
-        "resources/unsubscribe",
-        "prompts/list",
-        "prompts/get",
-        "completion/complete",
-        "logging/setLevel",
-        "server/discover",
-        "notifications/initialized",
-        "notifications/cancelled",
-        "notifications/progress",
-        "notifications/roots/list_changed",
-        "tasks/get",
-        "tasks/list",
-        "tasks/cancel",
-        "tasks/result",
-    ];
-    match method {
-        None => "none",
-        Some(m) => KNOWN.iter().find(|k| **k == m).copied().unwrap_or("other"),
-    }
+    RpcMethod::of(method).label()
 }
 
 #[cfg(test)]
