@@ -27,7 +27,7 @@ use crate::ratelimit::{Limited, RateLimiter};
 use crate::resource_metadata::{self, ResourceMetadata};
 use crate::route_rules::RouteRules;
 use crate::routes::Route;
-use crate::sessions::era::{RpcMethod, RpcPeek, scan_method};
+use crate::sessions::era::{MCP_METHOD, MCP_SESSION_ID, RpcMethod, RpcPeek, scan_method};
 use crate::sessions::{Era, Lookup, SessionStore};
 use crate::signin::SignIn;
 use crate::token_endpoints;
@@ -365,14 +365,14 @@ impl Gateway {
         let era = Era::of(req);
         ctx.mcp = Some(McpCall {
             era,
-            method: RpcMethod::of(req.headers.get("mcp-method").and_then(|v| v.to_str().ok())),
+            method: RpcMethod::of(req.headers.get(MCP_METHOD).and_then(|v| v.to_str().ok())),
             rpc_id: None,
             mint_session: false,
         });
         if era == Era::Modern {
             return Ok(None);
         }
-        let sid = req.headers.get("mcp-session-id").map(|v| v.as_bytes().to_vec());
+        let sid = req.headers.get(MCP_SESSION_ID).map(|v| v.as_bytes().to_vec());
         let method = req.method.clone();
         let Some(sid) = sid else {
             if method != http::Method::POST {
@@ -471,7 +471,8 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn request_id_of(req: &RequestHeader) -> HeaderValue {
-    match req.headers.get(headers::REQUEST_ID) {
+    const REQUEST_ID: http::HeaderName = http::HeaderName::from_static(headers::REQUEST_ID);
+    match req.headers.get(REQUEST_ID) {
         Some(v) if v.to_str().is_ok_and(headers::is_valid_request_id) => v.clone(),
         _ => new_request_id(),
     }
@@ -596,7 +597,7 @@ impl ProxyHttp for Gateway {
         }
         if ctx.mcp.as_ref().is_some_and(|m| m.era == Era::Modern) {
             // Modern clients have no sessions; a stray id must not reach the backend.
-            up.remove_header("mcp-session-id");
+            up.remove_header(&MCP_SESSION_ID);
         }
         let Some(user) = &ctx.user else {
             return Error::e_explain(ErrorType::InternalError, "forwarding without an authenticated user");
@@ -626,7 +627,7 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        resp.remove_header("mcp-session-id");
+        resp.remove_header(&MCP_SESSION_ID);
         let mint = ctx.mcp.as_ref().is_some_and(|m| m.mint_session) && resp.status == 200;
         if let (true, Some(user)) = (mint, ctx.user.clone()) {
             match self.sessions.create(&user).await {

@@ -1,7 +1,14 @@
 //! Which MCP protocol era a request belongs to, and what little of its JSON-RPC body
 //! the gateway needs to know (the method, the id).
 
+use http::HeaderName;
 use pingora::http::RequestHeader;
+
+/// Header names looked up on every MCP request, as `HeaderName`s: a `&str` key is parsed
+/// (validated and lower-cased) again on every lookup.
+pub const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// The first revision without sessions or `initialize`.
 pub const MODERN_REVISION: &str = "2026-07-28";
@@ -18,10 +25,10 @@ pub enum Era {
 impl Era {
     /// Reads the era from `MCP-Protocol-Version` and `Mcp-Method`.
     pub fn of(req: &RequestHeader) -> Self {
-        if req.headers.contains_key("mcp-method") {
+        if req.headers.contains_key(MCP_METHOD) {
             return Era::Modern;
         }
-        match req.headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()) {
+        match req.headers.get(MCP_PROTOCOL_VERSION).and_then(|v| v.to_str().ok()) {
             Some(v) if is_revision(v) && v >= MODERN_REVISION => Era::Modern,
             _ => Era::Legacy,
         }
