@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use http::HeaderValue;
 use pingora::http::RequestHeader;
 use vaultgate_shared::UserId;
 use vaultgate_shared::headers;
@@ -16,10 +17,29 @@ use crate::auth::bearer::COOKIE_NAME;
 /// live 60 s; reusing one for 10 s leaves the backend at least 50 s of validity.
 const REUSE_SECS: u64 = 10;
 
+/// One signed assertion, ready to be put on a request: a `HeaderValue` clone shares its
+/// bytes, so reusing it costs no copy and no re-validation of the ≈ 400-byte value.
+#[derive(Clone)]
+struct Signed {
+    iat: u64,
+    value: HeaderValue,
+}
+
+impl Signed {
+    /// Whether it may still be reused at `now`.
+    fn fresh(&self, now: u64) -> bool {
+        now < self.iat + REUSE_SECS && self.iat + MAX_LIFETIME_SECS > now
+    }
+}
+
 /// Signs assertions, reusing a fresh one per (user, session) for a few seconds.
 pub struct IdentitySigner {
     key: IdentityKey,
-    cache: moka::sync::Cache<(UserId, Option<String>), (u64, String)>,
+    /// Assertions without a session, by user: looked up by `&UserId`, no key is built per request.
+    by_user: moka::sync::Cache<UserId, Signed>,
+    /// Assertions with a session, by session id; the entry names its user, and is only used
+    /// for that user.
+    by_session: moka::sync::Cache<String, (UserId, Signed)>,
 }
 
 impl IdentitySigner {
@@ -27,7 +47,11 @@ impl IdentitySigner {
     pub fn new(key: IdentityKey) -> Self {
         Self {
             key,
-            cache: moka::sync::Cache::builder()
+            by_user: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(REUSE_SECS))
+                .build(),
+            by_session: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(REUSE_SECS))
                 .build(),
@@ -35,18 +59,24 @@ impl IdentitySigner {
     }
 
     /// An assertion for `user` (and `session`) with at least `MAX_LIFETIME_SECS - REUSE_SECS` left.
-    pub fn assertion(&self, user: &UserId, session: Option<&str>) -> String {
+    pub fn assertion(&self, user: &UserId, session: Option<&str>) -> HeaderValue {
         let now = now_secs();
-        let key = (user.clone(), session.map(str::to_owned));
-        if let Some((iat, token)) = self.cache.get(&key)
-            && now < iat + REUSE_SECS
-            && iat + MAX_LIFETIME_SECS > now
-        {
-            return token;
+        let cached = match session {
+            None => self.by_user.get(user),
+            Some(s) => self.by_session.get(s).filter(|(u, _)| u == user).map(|(_, a)| a),
+        };
+        if let Some(a) = cached.filter(|a| a.fresh(now)) {
+            return a.value;
         }
         let token = sign_identity_at(&self.key, user, session, now);
-        self.cache.insert(key, (now, token.clone()));
-        token
+        // A compact JWT is base64url and dots only, always a valid header value.
+        let value = HeaderValue::from_str(&token).unwrap_or_else(|_| HeaderValue::from_static(""));
+        let signed = Signed { iat: now, value };
+        match session {
+            None => self.by_user.insert(user.clone(), signed.clone()),
+            Some(s) => self.by_session.insert(s.to_owned(), (user.clone(), signed.clone())),
+        }
+        signed.value
     }
 }
 
@@ -101,20 +131,20 @@ pub fn inject(
     signer: &IdentitySigner,
     user: &UserId,
     session: Option<&str>,
-    request_id: &str,
+    request_id: &HeaderValue,
 ) -> pingora::Result<()> {
     req.insert_header(headers::IDENTITY, signer.assertion(user, session))?;
     req.insert_header(headers::USER, user.as_str())?;
     if let Some(s) = session {
         req.insert_header(headers::SESSION, s)?;
     }
-    req.insert_header(headers::REQUEST_ID, request_id)?;
+    req.insert_header(headers::REQUEST_ID, request_id.clone())?;
     Ok(())
 }
 
 /// Adds only the request id: for public routes, which carry no identity.
-pub fn inject_anonymous(req: &mut RequestHeader, request_id: &str) -> pingora::Result<()> {
-    req.insert_header(headers::REQUEST_ID, request_id)?;
+pub fn inject_anonymous(req: &mut RequestHeader, request_id: &HeaderValue) -> pingora::Result<()> {
+    req.insert_header(headers::REQUEST_ID, request_id.clone())?;
     Ok(())
 }
 
@@ -150,7 +180,14 @@ mod tests {
         ]);
         strip_client_identity(&mut r);
         let alice = UserId::parse("alice").unwrap();
-        inject(&mut r, &signer, &alice, Some("sess-1"), "rid").unwrap();
+        inject(
+            &mut r,
+            &signer,
+            &alice,
+            Some("sess-1"),
+            &HeaderValue::from_static("rid"),
+        )
+        .unwrap();
         let all = |n: &str| {
             r.headers
                 .get_all(n)
@@ -180,5 +217,8 @@ mod tests {
         assert_eq!(signer.assertion(&a, None), signer.assertion(&a, None));
         assert_ne!(signer.assertion(&a, None), signer.assertion(&b, None));
         assert_ne!(signer.assertion(&a, None), signer.assertion(&a, Some("s")));
+        assert_eq!(signer.assertion(&a, Some("s")), signer.assertion(&a, Some("s")));
+        // A session's assertion is never handed to another user.
+        assert_ne!(signer.assertion(&b, Some("s")), signer.assertion(&a, Some("s")));
     }
 }

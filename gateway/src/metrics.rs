@@ -2,11 +2,16 @@
 //! dashboards and alerts use them): see the design's Observability table. Labels are
 //! low-cardinality only — never a user, token, session or path.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::routes::{self, Route};
+use crate::sessions::Era;
+use crate::sessions::era::{self, RpcMethod};
 use crate::usage::Usage;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Every reason an authentication can fail, pre-registered so dashboards see zeros.
@@ -57,6 +62,36 @@ pub struct Metrics {
     pub active_users: IntGaugeVec,
     pub state_errors: IntCounterVec,
     pub signins: IntCounterVec,
+    hot: HotSeries,
+}
+
+const ROUTES: usize = routes::LABELS.len();
+const METHODS: usize = METHOD_LABELS.len();
+const RPC_METHODS: usize = era::METHOD_LABELS.len();
+
+/// The series every proxied request touches, each resolved from its vec once, on first use.
+/// `with_label_values` hashes the label values and takes the vec's lock on every call (four
+/// calls per request, ≈ 0.3 µs of the gateway's CPU per request in the profile); an array
+/// indexed by route, method and era does neither. Resolving on first use (not at start)
+/// keeps the exposition exactly as before: a series appears once it has counted something.
+struct HotSeries {
+    /// `requests_total{route, method, status="200"}`; other statuses take the vec.
+    ok: [[OnceLock<IntCounter>; METHODS]; ROUTES],
+    duration: [OnceLock<Histogram>; ROUTES],
+    upstream: [OnceLock<Histogram>; ROUTES],
+    /// `mcp_requests_total{era, method}`, legacy then modern.
+    mcp: [[OnceLock<IntCounter>; RPC_METHODS]; 2],
+}
+
+impl HotSeries {
+    fn new() -> Self {
+        Self {
+            ok: [const { [const { OnceLock::new() }; METHODS] }; ROUTES],
+            duration: [const { OnceLock::new() }; ROUTES],
+            upstream: [const { OnceLock::new() }; ROUTES],
+            mcp: [const { [const { OnceLock::new() }; RPC_METHODS] }; 2],
+        }
+    }
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -173,6 +208,7 @@ impl Metrics {
                 &["outcome"],
             ),
             registry: r,
+            hot: HotSeries::new(),
         };
         for reason in AUTH_FAILURE_REASONS {
             m.auth_failures.with_label_values(&[reason]);
@@ -203,13 +239,40 @@ impl Metrics {
     }
 
     /// Records one finished request.
-    pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let buf = itoa_status(status);
-        let status = std::str::from_utf8(&buf).unwrap_or("000");
-        self.requests.with_label_values(&[route, method, status]).inc();
-        self.request_duration
-            .with_label_values(&[route])
+    pub fn observe_request(&self, route: Route, method: HttpMethod, status: u16, elapsed: Duration) {
+        let r = route.label_index();
+        if status == 200 {
+            self.hot.ok[r][method.0 as usize]
+                .get_or_init(|| self.requests.with_label_values(&[route.label(), method.label(), "200"]))
+                .inc();
+        } else {
+            let buf = itoa_status(status);
+            let status = std::str::from_utf8(&buf).unwrap_or("000");
+            self.requests
+                .with_label_values(&[route.label(), method.label(), status])
+                .inc();
+        }
+        self.hot.duration[r]
+            .get_or_init(|| self.request_duration.with_label_values(&[route.label()]))
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records the time one request waited for the backend.
+    pub fn observe_upstream(&self, route: Route, elapsed: Duration) {
+        self.hot.upstream[route.label_index()]
+            .get_or_init(|| self.upstream_duration.with_label_values(&[route.label()]))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one MCP request by era and JSON-RPC method.
+    pub fn count_mcp(&self, era: Era, method: RpcMethod) {
+        let e = match era {
+            Era::Legacy => 0,
+            Era::Modern => 1,
+        };
+        self.hot.mcp[e][method.index()]
+            .get_or_init(|| self.mcp_requests.with_label_values(&[era.label(), method.label()]))
+            .inc();
     }
 
     /// The Prometheus text exposition of every metric, with the gauges that are
@@ -241,17 +304,31 @@ fn itoa_status(status: u16) -> [u8; 3] {
     ]
 }
 
-/// A bounded label for an HTTP method.
-pub fn method_label(m: &http::Method) -> &'static str {
-    match *m {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::DELETE => "DELETE",
-        http::Method::PATCH => "PATCH",
-        http::Method::HEAD => "HEAD",
-        http::Method::OPTIONS => "OPTIONS",
-        _ => "other",
+/// Every `method` label value of `requests_total`, indexed by [`HttpMethod`].
+pub const METHOD_LABELS: [&str; 8] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "other"];
+
+/// An HTTP method reduced to its bounded metric label (an index into [`METHOD_LABELS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpMethod(u8);
+
+impl HttpMethod {
+    /// The label of `m` (`other` for anything but the common methods).
+    pub fn of(m: &http::Method) -> Self {
+        Self(match *m {
+            http::Method::GET => 0,
+            http::Method::POST => 1,
+            http::Method::PUT => 2,
+            http::Method::DELETE => 3,
+            http::Method::PATCH => 4,
+            http::Method::HEAD => 5,
+            http::Method::OPTIONS => 6,
+            _ => 7,
+        })
+    }
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        METHOD_LABELS[self.0 as usize]
     }
 }
 
@@ -263,15 +340,28 @@ mod tests {
     fn every_design_metric_is_exposed() {
         let m = Metrics::new();
         m.register_state_backend("memory");
-        m.observe_request("mcp", "POST", 200, Duration::from_millis(3));
-        m.upstream_duration.with_label_values(&["mcp"]).observe(0.001);
-        m.mcp_requests.with_label_values(&["legacy", "initialize"]).inc();
+        m.observe_request(
+            Route::Mcp,
+            HttpMethod::of(&http::Method::POST),
+            200,
+            Duration::from_millis(3),
+        );
+        m.observe_request(
+            Route::Mcp,
+            HttpMethod::of(&http::Method::POST),
+            404,
+            Duration::from_millis(3),
+        );
+        m.observe_upstream(Route::Mcp, Duration::from_millis(1));
+        m.count_mcp(Era::Legacy, RpcMethod::of(Some("initialize")));
         m.state_errors.with_label_values(&["memory", "get"]).inc();
         let usage = Usage::new();
         usage.record(&vaultgate_shared::UserId::parse("alice").unwrap());
         let text = String::from_utf8(m.render(&usage, 0)).unwrap();
         for name in [
             "vaultgate_gateway_requests_total{method=\"POST\",route=\"mcp\",status=\"200\"} 1",
+            "vaultgate_gateway_requests_total{method=\"POST\",route=\"mcp\",status=\"404\"} 1",
+            "vaultgate_gateway_request_duration_seconds_count{route=\"mcp\"} 2",
             "vaultgate_gateway_request_duration_seconds_bucket",
             "vaultgate_gateway_upstream_duration_seconds_bucket",
             "vaultgate_gateway_auth_failures_total{reason=\"too_large\"} 0",

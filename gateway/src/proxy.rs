@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -20,13 +21,13 @@ use crate::audit;
 use crate::auth::{AuthFailure, Authenticator, Principal};
 use crate::client_ip::TrustedProxies;
 use crate::identity::{self, IdentitySigner};
-use crate::metrics::{Metrics, method_label};
+use crate::metrics::{HttpMethod, Metrics};
 use crate::origin::Origins;
 use crate::ratelimit::{Limited, RateLimiter};
 use crate::resource_metadata::{self, ResourceMetadata};
 use crate::route_rules::RouteRules;
 use crate::routes::Route;
-use crate::sessions::era::{RpcPeek, scan_method};
+use crate::sessions::era::{MCP_METHOD, MCP_SESSION_ID, RpcMethod, RpcPeek, scan_method};
 use crate::sessions::{Era, Lookup, SessionStore};
 use crate::signin::SignIn;
 use crate::token_endpoints;
@@ -65,7 +66,8 @@ pub struct Gateway {
 #[derive(Debug, Clone)]
 pub struct McpCall {
     pub era: Era,
-    pub method: Option<String>,
+    /// The JSON-RPC method, as its (bounded) metric label.
+    pub method: RpcMethod,
     pub rpc_id: Option<serde_json::Value>,
     /// A legacy `initialize` without a session: mint one if the backend answers 200.
     pub mint_session: bool,
@@ -75,14 +77,23 @@ pub struct McpCall {
 pub struct RequestCtx {
     started: Instant,
     route: Route,
-    method: &'static str,
-    request_id: String,
+    method: HttpMethod,
+    /// Kept as the header value it is sent as, upstream and back (a clone shares the bytes).
+    request_id: HeaderValue,
     client_ip: Option<IpAddr>,
     user: Option<UserId>,
     session: Option<String>,
     mcp: Option<McpCall>,
     body_read: bool,
     upstream_started: Option<Instant>,
+}
+
+impl RequestCtx {
+    /// The request id as text, for answers and audit lines.
+    fn rid(&self) -> &str {
+        // Always ASCII: a client's id passed `is_valid_request_id`, ours is a UUID.
+        self.request_id.to_str().unwrap_or("")
+    }
 }
 
 /// Why reading a request body in the gateway failed.
@@ -94,7 +105,7 @@ enum BodyError {
 impl Gateway {
     /// Writes a local answer and stops the request.
     async fn answer(&self, s: &mut Session, ctx: &RequestCtx, a: Answer) -> pingora::Result<bool> {
-        a.send(s, &ctx.request_id, ctx.body_read).await?;
+        a.send(s, ctx.rid(), ctx.body_read).await?;
         Ok(true)
     }
 
@@ -139,12 +150,12 @@ impl Gateway {
     async fn refuse_auth(&self, s: &mut Session, ctx: &mut RequestCtx, f: AuthFailure) -> pingora::Result<bool> {
         if f.status == 503 {
             // The identity provider is down: not the client's failure, so neither counted nor limited.
-            audit::auth_unavailable(f.reason, ctx.route.label(), ctx.client_ip, &ctx.request_id);
+            audit::auth_unavailable(f.reason, ctx.route.label(), ctx.client_ip, ctx.rid());
             let a = Answer::error(503, f.reason, &f.description, self.rpc_id(ctx)).header("retry-after", "5");
             return self.answer(s, ctx, a).await;
         }
         self.metrics.auth_failures.with_label_values(&[f.reason]).inc();
-        audit::auth_failure(f.reason, ctx.route.label(), ctx.client_ip, &ctx.request_id);
+        audit::auth_failure(f.reason, ctx.route.label(), ctx.client_ip, ctx.rid());
         if let Some(ip) = ctx.client_ip
             && let Err(limited) = self.limits.auth_failed(ip).await
         {
@@ -155,7 +166,7 @@ impl Gateway {
             if let Ok(body) = self.read_body(s, ctx).await {
                 ctx.mcp = Some(McpCall {
                     era: Era::of(s.req_header()),
-                    method: None,
+                    method: RpcMethod::NONE,
                     rpc_id: RpcPeek::parse(&body).id,
                     mint_session: false,
                 });
@@ -186,7 +197,7 @@ impl Gateway {
         };
         if !self.audited.contains_key(&who) {
             self.audited.insert(who, ());
-            audit::rate_limited(l.scope.label(), user, ctx.client_ip, &ctx.request_id);
+            audit::rate_limited(l.scope.label(), user, ctx.client_ip, ctx.rid());
         }
         let mut a = Answer::error(
             429,
@@ -213,7 +224,7 @@ impl Gateway {
         } else {
             "session_rejected"
         };
-        audit::session_event(event, user, Some(reason), ctx.client_ip, &ctx.request_id);
+        audit::session_event(event, user, Some(reason), ctx.client_ip, ctx.rid());
         let (status, message) = match reason {
             "missing" => (
                 400,
@@ -245,7 +256,7 @@ impl Gateway {
         );
         if !self.audited.contains_key(&who) {
             self.audited.insert(who, ());
-            audit::path_refused(reason, ctx.client_ip, &ctx.request_id);
+            audit::path_refused(reason, ctx.client_ip, ctx.rid());
         }
         let a = if ctx.route == Route::AmbiguousPath {
             Answer::error(
@@ -321,8 +332,8 @@ impl Gateway {
                         )
                     }
                     Route::SignInLogin => self.signin.login(req).await,
-                    Route::SignInCallback => self.signin.callback(self, req, ctx.client_ip, &ctx.request_id).await,
-                    _ => self.signin.local(self, req, ctx.client_ip, &ctx.request_id),
+                    Route::SignInCallback => self.signin.callback(self, req, ctx.client_ip, ctx.rid()).await,
+                    _ => self.signin.local(self, req, ctx.client_ip, ctx.rid()),
                 };
                 Ok(Some(self.answer(s, ctx, a).await?))
             }
@@ -352,22 +363,17 @@ impl Gateway {
     async fn mcp_phase(&self, s: &mut Session, ctx: &mut RequestCtx, user: &UserId) -> pingora::Result<Option<bool>> {
         let req = s.req_header();
         let era = Era::of(req);
-        let header_method = req
-            .headers
-            .get("mcp-method")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let sid = req.headers.get("mcp-session-id").map(|v| v.as_bytes().to_vec());
-        let method = req.method.clone();
         ctx.mcp = Some(McpCall {
             era,
-            method: header_method,
+            method: RpcMethod::of(req.headers.get(MCP_METHOD).and_then(|v| v.to_str().ok())),
             rpc_id: None,
             mint_session: false,
         });
         if era == Era::Modern {
             return Ok(None);
         }
+        let sid = req.headers.get(MCP_SESSION_ID).map(|v| v.as_bytes().to_vec());
+        let method = req.method.clone();
         let Some(sid) = sid else {
             if method != http::Method::POST {
                 return Ok(Some(self.refuse_session(s, ctx, user, "missing").await?));
@@ -391,7 +397,7 @@ impl Gateway {
             let peek = RpcPeek::parse(&body);
             let is_init = peek.is_initialize();
             if let Some(m) = ctx.mcp.as_mut() {
-                m.method = peek.method;
+                m.method = RpcMethod::of(peek.method.as_deref());
                 m.rpc_id = peek.id;
                 m.mint_session = is_init;
             }
@@ -411,7 +417,7 @@ impl Gateway {
                     // Fail closed (the store counted the error): a session that cannot be
                     // checked is not accepted.
                     tracing::error!(error = %e, "session store lookup failed");
-                    audit::auth_unavailable("state_unavailable", ctx.route.label(), ctx.client_ip, &ctx.request_id);
+                    audit::auth_unavailable("state_unavailable", ctx.route.label(), ctx.client_ip, ctx.rid());
                     let a = Answer::error(
                         503,
                         "state_unavailable",
@@ -432,15 +438,9 @@ impl Gateway {
                     {
                         tracing::error!(error = %e, "could not end an MCP session");
                     }
-                    audit::session_event(
-                        "session_end",
-                        user,
-                        Some("client_delete"),
-                        ctx.client_ip,
-                        &ctx.request_id,
-                    );
+                    audit::session_event("session_end", user, Some("client_delete"), ctx.client_ip, ctx.rid());
                     let mut resp = ResponseHeader::build(204, Some(2))?;
-                    resp.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+                    resp.insert_header(headers::REQUEST_ID, ctx.request_id.clone())?;
                     s.write_response_header(Box::new(resp), true).await?;
                     return Ok(Some(true));
                 }
@@ -456,7 +456,7 @@ impl Gateway {
     fn audit_success(&self, p: &Principal, ctx: &RequestCtx) {
         if !self.audited.contains_key(&p.jti) {
             self.audited.insert(p.jti.clone(), ());
-            audit::auth_success(&p.user, ctx.route.label(), ctx.client_ip, &ctx.request_id);
+            audit::auth_success(&p.user, ctx.route.label(), ctx.client_ip, ctx.rid());
         }
     }
 }
@@ -470,11 +470,22 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn request_id_of(req: &RequestHeader) -> String {
-    match req.headers.get(headers::REQUEST_ID).and_then(|v| v.to_str().ok()) {
-        Some(v) if headers::is_valid_request_id(v) => v.to_owned(),
-        _ => uuid::Uuid::new_v4().to_string(),
+fn request_id_of(req: &RequestHeader) -> HeaderValue {
+    const REQUEST_ID: http::HeaderName = http::HeaderName::from_static(headers::REQUEST_ID);
+    match req.headers.get(REQUEST_ID) {
+        Some(v) if v.to_str().is_ok_and(headers::is_valid_request_id) => v.clone(),
+        _ => new_request_id(),
     }
+}
+
+/// A fresh random (v4) UUID for a request. Its bits come from the thread's userspace CSPRNG
+/// (`rand`'s ChaCha, seeded from the OS) rather than `Uuid::new_v4`, which asks the kernel
+/// (`getrandom`) on every call: a system call per request on the hot path. A request id only
+/// correlates logs; session ids, which must be unguessable, still come from `new_v4`.
+fn new_request_id() -> HeaderValue {
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 #[async_trait]
@@ -485,8 +496,8 @@ impl ProxyHttp for Gateway {
         RequestCtx {
             started: Instant::now(),
             route: Route::Other,
-            method: "other",
-            request_id: String::new(),
+            method: HttpMethod::of(&http::Method::GET),
+            request_id: HeaderValue::from_static(""),
             client_ip: None,
             user: None,
             session: None,
@@ -506,7 +517,7 @@ impl ProxyHttp for Gateway {
             Route::Page if !self.web_ui => Route::by_rules(path, &self.routes),
             r => r,
         };
-        ctx.method = method_label(&req.method);
+        ctx.method = HttpMethod::of(&req.method);
         ctx.request_id = request_id_of(req);
         let peer = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         ctx.client_ip = self.proxies.client_ip(peer, s.req_header());
@@ -522,11 +533,7 @@ impl ProxyHttp for Gateway {
         if let Some(origin) = s.req_header().headers.get(http::header::ORIGIN)
             && !self.origins.allows(origin.as_bytes())
         {
-            audit::origin_refused(
-                &String::from_utf8_lossy(origin.as_bytes()),
-                ctx.client_ip,
-                &ctx.request_id,
-            );
+            audit::origin_refused(&String::from_utf8_lossy(origin.as_bytes()), ctx.client_ip, ctx.rid());
             let a = Answer::error(403, "forbidden_origin", "this Origin is not allowed", self.rpc_id(ctx));
             return self.answer(s, ctx, a).await;
         }
@@ -557,7 +564,7 @@ impl ProxyHttp for Gateway {
         }
         match ctx.route {
             Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => {
-                let a = token_endpoints::handle(self, ctx.route, s.req_header(), &principal, &ctx.request_id).await;
+                let a = token_endpoints::handle(self, ctx.route, s.req_header(), &principal, ctx.rid()).await;
                 return self.answer(s, ctx, a).await;
             }
             Route::Mcp => {
@@ -590,7 +597,7 @@ impl ProxyHttp for Gateway {
         }
         if ctx.mcp.as_ref().is_some_and(|m| m.era == Era::Modern) {
             // Modern clients have no sessions; a stray id must not reach the backend.
-            up.remove_header("mcp-session-id");
+            up.remove_header(&MCP_SESSION_ID);
         }
         let Some(user) = &ctx.user else {
             return Error::e_explain(ErrorType::InternalError, "forwarding without an authenticated user");
@@ -606,9 +613,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         if let (Some(m), Some(chunk)) = (ctx.mcp.as_mut(), body.as_ref())
-            && m.method.is_none()
+            && m.method == RpcMethod::NONE
         {
-            m.method = scan_method(chunk).map(str::to_owned);
+            m.method = RpcMethod::of(scan_method(chunk));
         }
         Ok(())
     }
@@ -620,13 +627,13 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        resp.remove_header("mcp-session-id");
+        resp.remove_header(&MCP_SESSION_ID);
         let mint = ctx.mcp.as_ref().is_some_and(|m| m.mint_session) && resp.status == 200;
         if let (true, Some(user)) = (mint, ctx.user.clone()) {
             match self.sessions.create(&user).await {
                 Ok(id) => {
                     self.metrics.sessions_created.inc();
-                    audit::session_event("session_start", &user, None, ctx.client_ip, &ctx.request_id);
+                    audit::session_event("session_start", &user, None, ctx.client_ip, ctx.rid());
                     resp.insert_header("mcp-session-id", id.as_str())?;
                     ctx.session = Some(id);
                 }
@@ -645,12 +652,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         if let Some(started) = ctx.upstream_started.take() {
-            self.metrics
-                .upstream_duration
-                .with_label_values(&[ctx.route.label()])
-                .observe(started.elapsed().as_secs_f64());
+            self.metrics.observe_upstream(ctx.route, started.elapsed());
         }
-        resp.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        resp.insert_header(headers::REQUEST_ID, ctx.request_id.clone())?;
         Ok(())
     }
 
@@ -659,7 +663,7 @@ impl ProxyHttp for Gateway {
         let code = match (UpstreamFailure::classify(e), e.etype()) {
             (Some(f), _) => {
                 self.metrics.upstream_errors.with_label_values(&[f.kind()]).inc();
-                tracing::warn!(kind = f.kind(), error = %e, request_id = %ctx.request_id, "backend request failed");
+                tracing::warn!(kind = f.kind(), error = %e, request_id = %ctx.rid(), "backend request failed");
                 f.status()
             }
             (None, ErrorType::HTTPStatus(code)) => *code,
@@ -684,7 +688,7 @@ impl ProxyHttp for Gateway {
                 message,
                 self.rpc_id(ctx),
             );
-            if let Err(err) = a.send(s, &ctx.request_id, true).await {
+            if let Err(err) = a.send(s, ctx.rid(), true).await {
                 tracing::debug!(error = %err, "could not write the error response");
             }
         }
@@ -697,13 +701,9 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, s: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = s.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
         self.metrics
-            .observe_request(ctx.route.label(), ctx.method, status, ctx.started.elapsed());
+            .observe_request(ctx.route, ctx.method, status, ctx.started.elapsed());
         if let Some(m) = &ctx.mcp {
-            let method = crate::sessions::era::method_label(m.method.as_deref());
-            self.metrics
-                .mcp_requests
-                .with_label_values(&[m.era.label(), method])
-                .inc();
+            self.metrics.count_mcp(m.era, m.method);
         }
     }
 }

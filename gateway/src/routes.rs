@@ -4,6 +4,23 @@
 
 use crate::route_rules::{Access, RouteRules};
 
+/// Every `route` label value, indexed by [`Route::label_index`].
+pub const LABELS: [&str; 13] = [
+    "healthz",
+    "readyz",
+    "metrics",
+    "auth",
+    "page",
+    "signin",
+    "metadata",
+    "mcp",
+    "api",
+    "other",
+    "public",
+    "not_routed",
+    "ambiguous_path",
+];
+
 /// The gateway's view of a request path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -91,20 +108,26 @@ impl Route {
 
     /// The low-cardinality metric label.
     pub fn label(self) -> &'static str {
+        LABELS[self.label_index()]
+    }
+
+    /// The position of this route's label in [`LABELS`] (the metrics keep per-label series in
+    /// arrays indexed by it, so the hot path does not look them up by name).
+    pub fn label_index(self) -> usize {
         match self {
-            Route::Healthz => "healthz",
-            Route::Readyz => "readyz",
-            Route::Metrics => "metrics",
-            Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => "auth",
-            Route::Page => "page",
-            Route::SignInConfig | Route::SignInLogin | Route::SignInCallback | Route::SignInLocal => "signin",
-            Route::ResourceMetadata => "metadata",
-            Route::Mcp => "mcp",
-            Route::Api => "api",
-            Route::Other => "other",
-            Route::Public => "public",
-            Route::NotRouted => "not_routed",
-            Route::AmbiguousPath => "ambiguous_path",
+            Route::Healthz => 0,
+            Route::Readyz => 1,
+            Route::Metrics => 2,
+            Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => 3,
+            Route::Page => 4,
+            Route::SignInConfig | Route::SignInLogin | Route::SignInCallback | Route::SignInLocal => 5,
+            Route::ResourceMetadata => 6,
+            Route::Mcp => 7,
+            Route::Api => 8,
+            Route::Other => 9,
+            Route::Public => 10,
+            Route::NotRouted => 11,
+            Route::AmbiguousPath => 12,
         }
     }
 

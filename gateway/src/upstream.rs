@@ -18,6 +18,10 @@ pub struct Backend {
     addr: String,
     read_timeout: Duration,
     probe: reqwest::Client,
+    /// The two peers, built once when `addr` is a literal socket address: `HttpPeer::new`
+    /// parses the address on every call. A host name is still resolved per request, so a
+    /// backend that moves to another address is followed.
+    built: Option<Box<[HttpPeer; 2]>>,
 }
 
 impl Backend {
@@ -28,22 +32,24 @@ impl Backend {
             .no_proxy()
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
+        let built = addr
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| Box::new([false, true].map(|streaming| make_peer(a, read_timeout, streaming))));
         Self {
             addr,
             read_timeout,
             probe,
+            built,
         }
     }
 
     /// A peer for one request; `streaming` requests (SSE listen streams) get no read timeout.
     pub fn peer(&self, streaming: bool) -> Box<HttpPeer> {
-        let mut peer = HttpPeer::new(self.addr.as_str(), false, String::new());
-        peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
-        peer.options.total_connection_timeout = Some(CONNECT_TIMEOUT);
-        peer.options.idle_timeout = Some(POOL_IDLE);
-        peer.options.read_timeout = (!streaming).then_some(self.read_timeout);
-        peer.options.write_timeout = Some(self.read_timeout);
-        Box::new(peer)
+        match &self.built {
+            Some(peers) => Box::new(peers[usize::from(streaming)].clone()),
+            None => Box::new(make_peer(self.addr.as_str(), self.read_timeout, streaming)),
+        }
     }
 
     /// True when the backend answers `GET /healthz` with 200 within a second.
@@ -51,6 +57,17 @@ impl Backend {
         let url = format!("http://{}/healthz", self.addr);
         matches!(self.probe.get(url).send().await, Ok(r) if r.status() == 200)
     }
+}
+
+/// The backend peer with the gateway's timeouts; `streaming` (SSE) peers have no read timeout.
+fn make_peer(addr: impl std::net::ToSocketAddrs, read_timeout: Duration, streaming: bool) -> HttpPeer {
+    let mut peer = HttpPeer::new(addr, false, String::new());
+    peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
+    peer.options.total_connection_timeout = Some(CONNECT_TIMEOUT);
+    peer.options.idle_timeout = Some(POOL_IDLE);
+    peer.options.read_timeout = (!streaming).then_some(read_timeout);
+    peer.options.write_timeout = Some(read_timeout);
+    peer
 }
 
 /// What kind of upstream failure an error is, for the metric and the status code.

@@ -5,6 +5,8 @@
 //!
 //! Usage: `bench-passthrough <listen port> <upstream host:port>` (binds 127.0.0.1).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session, http_proxy_service_with_name};
@@ -25,7 +27,17 @@ impl ProxyHttp for PassThrough {
     fn new_ctx(&self) {}
 
     async fn upstream_peer(&self, _s: &mut Session, _ctx: &mut ()) -> pingora::Result<Box<HttpPeer>> {
-        Ok(Box::new(HttpPeer::new(self.upstream.as_str(), false, String::new())))
+        let mut peer = HttpPeer::new(self.upstream.as_str(), false, String::new());
+        // The gateway's peer options (gateway/src/upstream.rs, `Backend::peer`, with the default
+        // UPSTREAM_TIMEOUT): a proxy fit for production has them, and Pingora arms a timer for
+        // every upstream read and write that has a timeout, so leaving them out here would
+        // count that timer work as the gateway's own.
+        peer.options.connection_timeout = Some(Duration::from_secs(1));
+        peer.options.total_connection_timeout = Some(Duration::from_secs(1));
+        peer.options.idle_timeout = Some(Duration::from_secs(20));
+        peer.options.read_timeout = Some(Duration::from_secs(120));
+        peer.options.write_timeout = Some(Duration::from_secs(120));
+        Ok(Box::new(peer))
     }
 }
 

@@ -1,7 +1,14 @@
 //! Which MCP protocol era a request belongs to, and what little of its JSON-RPC body
 //! the gateway needs to know (the method, the id).
 
+use http::HeaderName;
 use pingora::http::RequestHeader;
+
+/// Header names looked up on every MCP request, as `HeaderName`s: a `&str` key is parsed
+/// (validated and lower-cased) again on every lookup.
+pub const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// The first revision without sessions or `initialize`.
 pub const MODERN_REVISION: &str = "2026-07-28";
@@ -18,10 +25,10 @@ pub enum Era {
 impl Era {
     /// Reads the era from `MCP-Protocol-Version` and `Mcp-Method`.
     pub fn of(req: &RequestHeader) -> Self {
-        if req.headers.contains_key("mcp-method") {
+        if req.headers.contains_key(MCP_METHOD) {
             return Era::Modern;
         }
-        match req.headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()) {
+        match req.headers.get(MCP_PROTOCOL_VERSION).and_then(|v| v.to_str().ok()) {
             Some(v) if is_revision(v) && v >= MODERN_REVISION => Era::Modern,
             _ => Era::Legacy,
         }
@@ -95,36 +102,70 @@ pub fn scan_method(chunk: &[u8]) -> Option<&str> {
     std::str::from_utf8(&rest[..end]).ok()
 }
 
+/// Every `method` label value of `mcp_requests_total`: the methods the gateway knows, then
+/// `none` (no method seen) and `other` (anything else), so the label stays bounded.
+pub const METHOD_LABELS: [&str; 24] = [
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "server/discover",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+    "tasks/get",
+    "tasks/list",
+    "tasks/cancel",
+    "tasks/result",
+    "none",
+    "other",
+];
+
+/// A JSON-RPC method reduced to its metric label: an index into [`METHOD_LABELS`], so a
+/// request carries no `String` for it and the metric series can be kept in an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RpcMethod(u8);
+
+impl RpcMethod {
+    /// No method seen (yet).
+    pub const NONE: Self = Self(22);
+    const OTHER: Self = Self(23);
+
+    /// The label of `method` (`none` when absent, `other` when unknown).
+    pub fn of(method: Option<&str>) -> Self {
+        match method {
+            None => Self::NONE,
+            Some(m) => METHOD_LABELS[..22]
+                .iter()
+                .position(|k| *k == m)
+                .map_or(Self::OTHER, |i| Self(i as u8)),
+        }
+    }
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        METHOD_LABELS[self.index()]
+    }
+
+    /// The position of the label in [`METHOD_LABELS`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// A bounded metric label for a JSON-RPC method.
 pub fn method_label(method: Option<&str>) -> &'static str {
-    const KNOWN: [&str; 22] = [
-        "initialize",
-        "ping",
-        "tools/list",
-        "tools/call",
-        "resources/list",
-        "resources/read",
-        "resources/templates/list",
-        "resources/subscribe",
-        "resources/unsubscribe",
-        "prompts/list",
-        "prompts/get",
-        "completion/complete",
-        "logging/setLevel",
-        "server/discover",
-        "notifications/initialized",
-        "notifications/cancelled",
-        "notifications/progress",
-        "notifications/roots/list_changed",
-        "tasks/get",
-        "tasks/list",
-        "tasks/cancel",
-        "tasks/result",
-    ];
-    match method {
-        None => "none",
-        Some(m) => KNOWN.iter().find(|k| **k == m).copied().unwrap_or("other"),
-    }
+    RpcMethod::of(method).label()
 }
 
 #[cfg(test)]
