@@ -1,16 +1,16 @@
 //! Keeping the index in step with the files, which are the source of truth.
 //!
 //! [`reconcile`] runs at every start: files new, changed (size or mtime differ, then the hash
-//! decides) or gone since the last run are indexed or dropped. [`rebuild`] (the `reindex`
-//! command) throws a user's rows away and indexes every file again.
+//! decides) or gone since the last run are indexed or dropped. The `reindex` command indexes
+//! every file again: [`rebuild_all`] into a new database swapped in for the old one (backend
+//! stopped), [`rebuild_user`] one user's rows in the live index.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use vaultgate_shared::UserId;
-
 use rusqlite::{Connection, Transaction};
+use vaultgate_shared::UserId;
 
 use crate::index::{self, Index, schema};
 use crate::notes;
