@@ -271,6 +271,16 @@ struct Stats {
     mean: f64,
 }
 
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "median {:.2} ms, p99 {:.2} ms, mean {:.2} ms",
+            self.median, self.p99, self.mean
+        )
+    }
+}
+
 fn stats(mut ms: Vec<f64>) -> Stats {
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
@@ -490,10 +500,7 @@ fn search_part(
     eprintln!("mcp read_note: median {:.2} ms p99 {:.2} ms", read.median, read.p99);
     row(
         &format!("`read_note` via MCP HTTP ({queries_n} notes, links resolved)"),
-        format!(
-            "median {:.2} ms, p99 {:.2} ms, mean {:.2} ms",
-            read.median, read.p99, read.mean
-        ),
+        read.to_string(),
     );
 
     // 4. The floor: one bare FTS5 table, same corpus, same queries, LIMIT 10, bm25, snippet().
@@ -522,20 +529,11 @@ fn search_part(
     eprintln!("floor: median {:.2} ms p99 {:.2} ms", fl.median, fl.p99);
     row(
         &format!("`search_notes` via MCP HTTP ({queries_n} queries, limit 10)"),
-        format!(
-            "median {:.2} ms, p99 {:.2} ms, mean {:.2} ms",
-            mcp.median, mcp.p99, mcp.mean
-        ),
+        mcp.to_string(),
     );
     row(
         &format!("bare in-process FTS5 floor (one table, all {} notes)", all.len()),
-        format!(
-            "median {:.2} ms, p99 {:.2} ms, mean {:.2} ms (table built in {:.1} s)",
-            fl.median,
-            fl.p99,
-            fl.mean,
-            floor_build.as_secs_f64()
-        ),
+        format!("{fl} (table built in {:.1} s)", floor_build.as_secs_f64()),
     );
     row("MCP median / floor median", format!("{:.2}×", mcp.median / fl.median));
     row(
