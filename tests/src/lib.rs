@@ -11,6 +11,7 @@ pub mod oidc;
 pub mod redis;
 pub mod serve;
 pub mod tokens;
+pub mod tools;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

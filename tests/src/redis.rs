@@ -1,8 +1,8 @@
 //! A throwaway `redis-server` on a free loopback port, for the shared-state tests: no
 //! persistence (`--save '' --appendonly no`), killed by its PID when dropped.
 //!
-//! When `redis-server` is not installed the tests that need it are skipped with a message —
-//! except in CI (`CI=true`), where `.ci/run` installs it and a missing server is a failure.
+//! When `redis-server` is not installed the tests that need it follow `crate::tools`: skipped
+//! with a message, except in CI, where `.ci/run` installs it and a missing server is a failure.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -29,17 +29,11 @@ impl Redis {
     /// Starts redis-server on a free port; `None` (after saying why) when it is not installed
     /// outside CI. In CI a missing redis-server panics: the shared-store tests must not vanish.
     pub fn start() -> Option<Self> {
-        if !installed() {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-            assert!(
-                !ci,
-                "redis-server is not installed, and CI is set: `.ci/run` must install it (apt-get install -y redis-server)"
-            );
-            eprintln!(
-                "SKIPPED: redis-server is not installed (apt-get install -y redis-server); Redis tests did not run"
-            );
-            return None;
-        }
+        crate::tools::require(
+            installed().then_some(()),
+            "`redis-server`",
+            "apt-get install -y redis-server",
+        )?;
         let mut r = Self {
             port: free_port(),
             proc_: None,

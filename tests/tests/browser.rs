@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use vaultgate_tests::oidc::{CLIENT_ID, CLIENT_SECRET, FakeOidc, FakeUser};
-use vaultgate_tests::{Backend, Gateway};
+use vaultgate_tests::{Backend, Gateway, tools};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,22 +20,22 @@ fn repo() -> PathBuf {
 fn a_person_signs_in_and_manages_notes_in_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let script_dir = repo().join("tests/browser");
-    let missing: Vec<&str> = [
-        (!Path::new(&chromium).exists()).then_some("chromium (apt-get install chromium)"),
-        (!script_dir.join("node_modules/playwright-core").exists())
-            .then_some("playwright-core (npm ci --prefix tests/browser)"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !missing.is_empty() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "browser test prerequisites missing in CI: {missing:?}"
-        );
-        eprintln!("SKIPPED: the browser test needs {missing:?}");
+    let playwright = script_dir.join("node_modules/playwright-core");
+    let (Some(_), Some(_), Some(_)) = (
+        tools::require(
+            Path::new(&chromium).exists().then_some(()),
+            "chromium",
+            "apt-get install chromium",
+        ),
+        tools::require_tool("node", "apt-get install nodejs"),
+        tools::require(
+            playwright.exists().then_some(()),
+            "playwright-core",
+            "npm ci --prefix tests/browser",
+        ),
+    ) else {
         return;
-    }
+    };
     let backend = Backend::start();
     let provider = FakeOidc::start(FakeUser::new("64b0000000000000000000a1", "alice", &[]));
     let gw = Gateway::start(

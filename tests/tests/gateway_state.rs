@@ -11,6 +11,7 @@ use vaultgate_tests::echo::Echo;
 use vaultgate_tests::mcp::legacy_post as post;
 use vaultgate_tests::redis::Redis;
 use vaultgate_tests::tokens::TokenSpec;
+use vaultgate_tests::tools;
 use vaultgate_tests::{Gateway, IDENTITY_SECRET, JWT_SECRET, bin, client, metric, sum_metric};
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
@@ -411,29 +412,12 @@ fn redis_outage_answers_503_quickly_and_service_resumes_when_it_returns() {
     });
 }
 
-/// True when `nginx` can run here; in CI a missing nginx is a failure (`.ci/run` installs it).
-fn nginx_available() -> bool {
-    if Command::new("nginx")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "nginx is not installed, and CI is set: `.ci/run` must install it"
-    );
-    eprintln!("SKIPPED: nginx is not installed; the load-balancer test did not run");
-    false
-}
-
 #[test]
 fn the_compose_load_balancer_spreads_requests_over_two_replicas_sharing_redis() {
     let Some(redis) = Redis::start() else { return };
-    if !nginx_available() {
+    let Some(nginx) = tools::require_tool("nginx", "apt-get install -y nginx") else {
         return;
-    }
+    };
     let echo = Echo::start();
     let trusted = [("TRUSTED_PROXIES", "127.0.0.1/32")];
     let (a, b) = (replica(&echo, &redis, &trusted), replica(&echo, &redis, &trusted));
@@ -456,13 +440,13 @@ fn the_compose_load_balancer_spreads_requests_over_two_replicas_sharing_redis() 
     );
     let path = dir.path().join("lb.conf");
     std::fs::write(&path, conf).unwrap();
-    let check = Command::new("nginx").arg("-t").arg("-c").arg(&path).output().unwrap();
+    let check = Command::new(&nginx).arg("-t").arg("-c").arg(&path).output().unwrap();
     assert!(
         check.status.success(),
         "nginx -t: {}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let mut cmd = Command::new("nginx");
+    let mut cmd = Command::new(&nginx);
     cmd.arg("-c").arg(&path).args(["-g", "daemon off;"]);
     let mut nginx = vaultgate_tests::Proc::spawn(cmd, "nginx");
     let lb = format!("http://127.0.0.1:{lb_port}");

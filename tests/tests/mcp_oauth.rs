@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use vaultgate_tests::oidc::{Consent, FakeOidc, FakeUser};
-use vaultgate_tests::{Backend, Gateway, client};
+use vaultgate_tests::{Backend, Gateway, client, tools};
 
 const ALICE: &str = "64c0000000000000000000a1";
 const BOB: &str = "64c0000000000000000000b2";
@@ -170,14 +170,11 @@ fn run_client(py: &Path, url: &str, note: &str) -> Value {
 
 #[test]
 fn a_client_with_only_the_url_signs_in_with_hugging_face() {
-    let Some(py) = python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "target/py-oauth is missing in CI (.ci/run installs tests/oauth/requirements.txt)"
-        );
-        eprintln!(
-            "SKIPPED: no Python with the MCP SDK (python3 -m venv target/py-oauth && target/py-oauth/bin/pip install -r tests/oauth/requirements.txt)"
-        );
+    let Some(py) = tools::require(
+        python(),
+        "a Python with the MCP SDK in target/py-oauth",
+        "python3 -m venv target/py-oauth && target/py-oauth/bin/pip install -r tests/oauth/requirements.txt",
+    ) else {
         return;
     };
     let backend = Backend::start();
