@@ -225,10 +225,19 @@ fn dockerfile_builds_both_binaries_and_runs_them_small_and_unprivileged() {
     let has =
         |stage: &[(String, String)], kw: &str, needle: &str| stage.iter().any(|(k, a)| k == kw && a.contains(needle));
 
-    // The build stage: the Rust toolchain, cmake for Pingora, both release binaries.
-    let build = stages[0];
-    assert!(image(build).starts_with("rust:"), "build stage: {}", image(build));
-    assert!(has(build, "RUN", "cmake"), "Pingora's build needs cmake");
+    // The first stage: the Rust toolchain and cmake for Pingora; the build stage (the one that
+    // runs `cargo build`) builds both release binaries.
+    let toolchain = stages[0];
+    assert!(
+        image(toolchain).starts_with("rust:"),
+        "first stage: {}",
+        image(toolchain)
+    );
+    assert!(has(toolchain, "RUN", "cmake"), "Pingora's build needs cmake");
+    let build = *stages
+        .iter()
+        .find(|s| has(s, "RUN", "cargo build"))
+        .expect("a stage that runs cargo build");
     let cargo = build
         .iter()
         .find(|(k, a)| k == "RUN" && a.contains("cargo build"))
@@ -237,11 +246,45 @@ fn dockerfile_builds_both_binaries_and_runs_them_small_and_unprivileged() {
     for part in ["--release", "-p vaultgate-gateway", "-p vaultgate-backend"] {
         assert!(cargo.contains(part), "cargo build lacks {part}: {cargo}");
     }
-    // Everything the build stage copies exists, and every workspace member is copied.
-    for (_, args) in build.iter().filter(|(k, _)| k == "COPY") {
+    // Dependencies are their own cached layer: cooked (same profile, same packages) before any
+    // source is copied, so a source change does not recompile them.
+    let cook = build
+        .iter()
+        .position(|(k, a)| k == "RUN" && a.contains("cargo chef cook"))
+        .expect("a cargo chef cook layer for the dependencies");
+    for part in ["--release", "--locked", "-p vaultgate-gateway", "-p vaultgate-backend"] {
+        assert!(build[cook].1.contains(part), "cargo chef cook lacks {part}");
+    }
+    let first_source = build
+        .iter()
+        .position(|(k, a)| k == "COPY" && a.starts_with("shared "))
+        .expect("COPY shared");
+    assert!(
+        cook < first_source,
+        "dependencies must be cooked before the sources are copied"
+    );
+    // The build context is the Cargo workspace only (no target/, no local data).
+    let ignore = read(".dockerignore");
+    let rules: Vec<&str> = ignore
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert_eq!(
+        rules.first(),
+        Some(&"*"),
+        ".dockerignore starts by excluding everything"
+    );
+    assert!(rules.contains(&"**/target"), ".dockerignore must exclude target/");
+    // Everything the build stage copies exists and is let into the context, and every workspace
+    // member is copied.
+    for (_, args) in build.iter().filter(|(k, a)| k == "COPY" && !a.contains("--from=")) {
         let words: Vec<&str> = args.split_whitespace().filter(|w| !w.starts_with("--")).collect();
         for src in &words[..words.len() - 1] {
             assert!(repo().join(src).exists(), "COPY {src}: no such file in the repository");
+            assert!(
+                rules.contains(&format!("!{src}").as_str()),
+                ".dockerignore does not let {src} in"
+            );
         }
     }
     let manifest = read("Cargo.toml");
@@ -284,6 +327,10 @@ fn dockerfile_builds_both_binaries_and_runs_them_small_and_unprivileged() {
     assert!(
         has(run, "COPY", "deploy/entrypoint.sh"),
         "the entrypoint script is not copied"
+    );
+    assert!(
+        rules.contains(&"!deploy/entrypoint.sh"),
+        ".dockerignore does not let the entrypoint in"
     );
     assert!(
         has(run, "RUN", "--uid 1000") || has(run, "RUN", "-u 1000"),
@@ -421,8 +468,51 @@ fn compose_grafana_and_prometheus_agree() {
         "grafana/grafana",
         "GATEWAY_STATE: redis",
         "./nginx/vaultgate-lb.conf:/etc/nginx/vaultgate-lb.conf",
+        // The UIs on the host's loopback only; Grafana and Redis with required passwords.
+        "\"127.0.0.1:9090:9090\"",
+        "\"127.0.0.1:3000:3000\"",
+        "GF_SECURITY_ADMIN_PASSWORD: ${GRAFANA_ADMIN_PASSWORD:?",
+        "--requirepass",
+        "REDIS_URL: redis://:${REDIS_PASSWORD:?",
+        "--appendonly",
     ] {
         assert!(compose.contains(needle), "docker-compose.yml lacks {needle:?}");
+    }
+    assert!(!compose.contains(":-admin"), "no default Grafana password");
+    // Health-conditioned start order: every service another one waits for has a health check.
+    let services = compose.split_once("\nservices:\n").expect("services").1;
+    let waited: BTreeSet<&str> = compose
+        .lines()
+        .zip(compose.lines().skip(1))
+        .filter(|(_, next)| next.trim() == "condition: service_healthy")
+        .map(|(name, _)| name.trim().trim_end_matches(':'))
+        .collect();
+    assert!(waited.len() >= 4, "{waited:?}");
+    let lines: Vec<&str> = compose.lines().collect();
+    for pair in lines.windows(2) {
+        assert!(
+            !(pair[0].trim() == "depends_on:" && pair[1].trim_start().starts_with("- ")),
+            "a depends_on without a health condition"
+        );
+    }
+    // A service's lines: its header (two-space indent) and everything indented under it.
+    let block = |name: &str| -> String {
+        let mut rest = services.lines().skip_while(|l| !l.starts_with(&format!("  {name}:")));
+        let head = rest.next().unwrap_or_else(|| panic!("no service {name}"));
+        let body: Vec<&str> = rest
+            .take_while(|l| l.starts_with("   ") || l.trim().is_empty())
+            .collect();
+        format!("{head}\n{}", body.join("\n"))
+    };
+    let anchor = compose
+        .split_once("x-gateway: &gateway")
+        .and_then(|(_, a)| a.split_once("\nservices:"))
+        .map(|(a, _)| a)
+        .expect("the x-gateway anchor");
+    for name in waited {
+        let b = block(name);
+        let checked = b.contains("healthcheck:") || (b.contains("*gateway") && anchor.contains("healthcheck:"));
+        assert!(checked, "{name} is waited for but has no healthcheck");
     }
     let deploy = repo().join("deploy");
     for rel in [
