@@ -116,13 +116,27 @@ if [ "$MODE" = local ]; then
   Try it:
     curl -H "Authorization: Bearer \$TOKEN" $PUBLIC_URL/api/me
 
-  MCP client configuration (Claude Code / Cursor / VS Code "mcpServers"):
+  MCP client configuration (Claude Code, Cursor: "mcpServers"):
   {
     "mcpServers": {
       "vaultgate": {
         "type": "http",
         "url": "$PUBLIC_URL/mcp",
         "headers": { "Authorization": "Bearer $token" }
+      }
+    }
+  }
+
+  VS Code (.vscode/mcp.json: "servers"; asks for the token once and stores it as a secret):
+  {
+    "inputs": [
+      { "type": "promptString", "id": "vaultgate-token", "description": "vaultgate token", "password": true }
+    ],
+    "servers": {
+      "vaultgate": {
+        "type": "http",
+        "url": "$PUBLIC_URL/mcp",
+        "headers": { "Authorization": "Bearer \${input:vaultgate-token}" }
       }
     }
   }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use vaultgate_tests::{bin_dir, client, free_port};
 
 struct Run {
@@ -44,6 +44,8 @@ fn start(extra: &[(&str, &str)]) -> Run {
     std::thread::spawn(move || {
         let mut lines = BufReader::new(out).lines();
         let mut token = None;
+        // The printed MCP client configurations: Claude Code / Cursor, then VS Code.
+        let mut configs: Vec<String> = Vec::new();
         let mut config = String::new();
         let mut in_config = false;
         let mut token_next = false;
@@ -60,24 +62,35 @@ fn start(extra: &[(&str, &str)]) -> Run {
             }
             if in_config {
                 config.push_str(&line);
-                if line.trim_end() == "  }"
-                    && config.contains("mcpServers")
-                    && config.matches('{').count() == config.matches('}').count()
-                {
-                    let _ = tx.send((token.clone().unwrap_or_default(), config.clone()));
-                    break;
+                if line.trim_end() == "  }" && config.matches('{').count() == config.matches('}').count() {
+                    configs.push(std::mem::take(&mut config));
+                    in_config = false;
+                    if configs.len() == 2 {
+                        let _ = tx.send((token.clone().unwrap_or_default(), configs.clone()));
+                        break;
+                    }
                 }
             }
         }
         for _ in lines {}
     });
-    let (token, config) = rx
+    let (token, configs) = rx
         .recv_timeout(Duration::from_secs(60))
-        .expect("the script printed a token and a config");
-    let config: Value = serde_json::from_str(&config).expect("the printed MCP configuration is JSON");
+        .expect("the script printed a token and two configs");
+    let json = |c: &str| -> Value { serde_json::from_str(c).expect("a printed MCP configuration is JSON") };
+    let (config, vscode) = (json(&configs[0]), json(&configs[1]));
     let server = &config["mcpServers"]["vaultgate"];
     assert_eq!(server["url"], format!("http://localhost:{port}/mcp"));
     assert_eq!(server["headers"]["Authorization"], format!("Bearer {token}"));
+    // VS Code's format: "servers", and the token asked for once as a password input.
+    let server = &vscode["servers"]["vaultgate"];
+    assert_eq!(server["url"], format!("http://localhost:{port}/mcp"));
+    assert_eq!(server["headers"]["Authorization"], "Bearer ${input:vaultgate-token}");
+    let input = &vscode["inputs"][0];
+    assert_eq!(
+        (&input["id"], &input["password"]),
+        (&json!("vaultgate-token"), &json!(true))
+    );
     Run {
         child,
         port,
