@@ -558,6 +558,8 @@ fn space_readme_has_the_front_matter_a_docker_space_needs() {
         "hf_oauth: true",
         "hf_oauth_expiration_minutes:",
         "hf_oauth_scopes:",
+        "license: mit",
+        "tags:",
     ] {
         assert!(front.contains(field), "front matter lacks {field}");
     }
@@ -568,8 +570,15 @@ fn space_readme_has_the_front_matter_a_docker_space_needs() {
         "mint-token",
         "JWT_SECRET_KEY_PREVIOUS",
         "/api/notes",
+        "TRUSTED_PROXIES",
+        "Storage Buckets",
+        "DATABASE_PATH",
+        "GATEWAY_STATE_PATH",
     ] {
         assert!(readme.contains(topic), "the guide does not mention {topic}");
+    }
+    for stale in ["Dev Mode's terminal", "has not landed", "Until Hugging Face sign-in"] {
+        assert!(!readme.contains(stale), "the guide still says {stale:?}");
     }
 }
 
