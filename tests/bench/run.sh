@@ -65,12 +65,14 @@ done
 # ---------------------------------------------------------------------------------------
 if [[ -n ${BENCH_BIN_DIR:-} ]]; then
   BIN=$(cd "$BENCH_BIN_DIR" && pwd)
+  BUILD="binaries from $BIN"
   say "using the binaries in $BIN (no build)"
 else
   say "building release binaries"
   (cd "$ROOT" && cargo build --release --quiet -p vaultgate-gateway -p vaultgate-backend -p vaultgate-tests \
     --bin vaultgate-gateway --bin vaultgate-backend --bin bench-client --bin bench-report --example bench)
   BIN=$ROOT/target/release
+  BUILD="release build (fat LTO)"
 fi
 for b in vaultgate-gateway vaultgate-backend bench-client bench-report examples/bench; do
   [[ -x $BIN/$b ]] || { echo "run.sh: $BIN/$b is missing" >&2; exit 2; }
@@ -96,7 +98,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "mode: $([[ $QUICK == 1 ]] && echo "quick (BENCH_SMALL=1)" || echo full)"
   echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
-  echo "machine: $(nproc) vCPUs, $cpu_model, $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr); release build (fat LTO); every server and wrk share these cores; $(haproxy -v | head -1 | cut -d' ' -f1-3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "machine: $(nproc) vCPUs, $cpu_model, $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr); $BUILD; every server and wrk share these cores; $(haproxy -v | head -1 | cut -d' ' -f1-3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
   echo "client: wrk -t1 -cN -d${SECS}s with tests/bench/mcp.lua (one tools/call per request, arguments cycling through the seeded paths / queries, every answer checked for a JSON-RPC or tool error); $PRIORITY"
   echo "rounds: $ROUNDS (order of targets reversed every other round); connections: $CONNS"
 } >"$OUT/meta.txt"

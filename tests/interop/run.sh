@@ -8,6 +8,7 @@
 #   tests/interop/run.sh                 # all parts
 #   INTEROP_PARTS="python conformance" tests/interop/run.sh
 #   FUZZ_SECONDS=60 tests/interop/run.sh # time per fuzz target (default 45)
+#   VAULTGATE_BIN_DIR=target/debug tests/interop/run.sh  # use binaries already built there
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -71,9 +72,13 @@ if want fuzz && [ "$reuse" != 1 ]; then
   rm -rf "$WORK/tools"
   cargo install --quiet --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" --root "$WORK/tools"
 fi
-step "build gateway and backend"
-cargo build --quiet -p vaultgate-gateway -p vaultgate-backend
-BIN=$ROOT/target/debug
+if [ -n "${VAULTGATE_BIN_DIR:-}" ]; then
+  BIN=$(cd "$VAULTGATE_BIN_DIR" && pwd)  # already built (.ci/run: by the workspace's test build)
+else
+  step "build gateway and backend"
+  cargo build --quiet -p vaultgate-gateway -p vaultgate-backend
+  BIN=$ROOT/target/debug
+fi
 
 # ---------------------------------------------------------------------------------------------
 # One backend; two gateways in front of it: "tokens" (every request needs a gateway token) and,

@@ -43,9 +43,13 @@ say "Python environment ($venv)"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 
-say "binaries"
-cargo build --quiet -p vaultgate-gateway -p vaultgate-backend
-cargo test --quiet -p vaultgate-tests --test backend_contract --no-run
+# With VAULTGATE_BIN_DIR set (.ci/run, after `cargo test --workspace`) the binaries and the kit
+# are already built; without it, build them here.
+if [ -z "${VAULTGATE_BIN_DIR:-}" ]; then
+  say "binaries"
+  cargo build --quiet -p vaultgate-gateway -p vaultgate-backend
+  cargo test --quiet -p vaultgate-tests --test backend_contract --no-run
+fi
 bin=${VAULTGATE_BIN_DIR:-$target/debug}
 
 identity_secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
