@@ -16,12 +16,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use vaultgate_shared::{Identity, UserId};
 
+use crate::bulkhead::Bulkhead;
 use crate::service::{EditOp, NoteService, ServiceError, WriteRequest};
 
 /// The MCP server for one request (rmcp builds one per request in stateless mode).
 #[derive(Clone)]
 pub struct VaultTools {
     pub(crate) service: Arc<NoteService>,
+    pub(crate) bulkhead: Arc<Bulkhead>,
     pub(crate) tool_router: ToolRouter<Self>,
 }
 
@@ -134,14 +136,15 @@ pub fn failure(code: &str, message: &str) -> CallToolResult {
 }
 
 impl VaultTools {
-    pub fn new(service: Arc<NoteService>) -> Self {
+    pub fn new(service: Arc<NoteService>, bulkhead: Arc<Bulkhead>) -> Self {
         Self {
             service,
+            bulkhead,
             tool_router: Self::tool_router(),
         }
     }
 
-    /// Runs `f` for the caller on the blocking pool, with metrics, and formats the outcome.
+    /// Runs `f` for the caller through the bulkhead, with metrics, and formats the outcome.
     async fn run<F>(
         &self,
         tool: &'static str,
@@ -155,14 +158,10 @@ impl VaultTools {
         let metrics = self.service.metrics().clone();
         let result = match caller(ctx) {
             None => failure("unauthorized", "this request carries no verified identity"),
-            Some(user) => {
-                let service = self.service.clone();
-                match tokio::task::spawn_blocking(move || f(&service, &user)).await {
-                    Ok(Ok(v)) => answer(v),
-                    Ok(Err(e)) => failure(e.code(), &e.to_string()),
-                    Err(_) => failure("internal", "internal error; the operation may not have completed"),
-                }
-            }
+            Some(user) => match self.blocking(&user, f).await {
+                Ok(v) => answer(v),
+                Err(e) => failure(e.code(), &e.to_string()),
+            },
         };
         let outcome = if result.is_error == Some(true) {
             result
@@ -181,6 +180,19 @@ impl VaultTools {
             .observe(started.elapsed().as_secs_f64());
         Ok(result)
     }
+
+    /// Runs `f` for `user` through the bulkhead; a refusal becomes the matching service error.
+    pub(crate) async fn blocking<T, F>(&self, user: &UserId, f: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&NoteService, &UserId) -> Result<T, ServiceError> + Send + 'static,
+    {
+        let (service, u) = (self.service.clone(), user.clone());
+        self.bulkhead
+            .run(user.as_str(), move || f(&service, &u))
+            .await
+            .map_err(ServiceError::Refused)?
+    }
 }
 
 /// Maps an error code onto the fixed set of outcome labels.
@@ -192,6 +204,8 @@ fn outcome_label(code: &str) -> &'static str {
         "too_large" => "too_large",
         "quota_exceeded" => "quota_exceeded",
         "bad_request" => "bad_request",
+        "timeout" => "timeout",
+        "overloaded" => "overloaded",
         "unauthorized" => "unauthorized",
         _ => "error",
     }
