@@ -191,3 +191,63 @@ impl Drop for Watch {
 pub fn is_interrupt(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query that would run for minutes: counting to ten billion.
+    const ENDLESS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000000)
+                           SELECT count(*) FROM c";
+
+    fn bulkhead(workers: usize, per_user: usize, budget_ms: u64) -> Arc<Bulkhead> {
+        let limits = BulkheadLimits {
+            workers,
+            per_user,
+            budget: Duration::from_millis(budget_ms),
+        };
+        Arc::new(Bulkhead::new(limits, Metrics::new()))
+    }
+
+    fn endless_query() -> Result<i64, rusqlite::Error> {
+        let conn = Connection::open_in_memory()?;
+        let _watch = watch(&conn);
+        conn.query_row(ENDLESS, [], |r| r.get(0))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_over_budget_is_interrupted_and_frees_its_thread() {
+        let b = bulkhead(1, 1, 300);
+        assert_eq!(b.run("alice", endless_query).await.err(), Some(Refusal::OverBudget));
+        // With one thread, the next job gets it only if the interrupted query really ended.
+        assert_eq!(b.run("bob", || Ok::<_, ()>(1)).await, Ok(Ok(1)));
+        assert_eq!(b.metrics.rejected_requests.with_label_values(&["over_budget"]).get(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_users_slow_work_does_not_hold_up_another_user() {
+        let b = bulkhead(2, 1, 1500);
+        let alice = {
+            let b = b.clone();
+            tokio::spawn(async move { b.run("alice", endless_query).await })
+        };
+        // Alice's second job waits for her first, and runs out of time waiting.
+        let alice_again = {
+            let b = b.clone();
+            tokio::spawn(async move { b.run("alice", || Ok::<_, ()>(1)).await })
+        };
+        // Bob has his own slot and a thread of his own.
+        assert_eq!(b.run("bob", || Ok::<_, ()>(2)).await, Ok(Ok(2)));
+        assert_eq!(alice.await.unwrap().err(), Some(Refusal::OverBudget));
+        let again = alice_again.await.unwrap();
+        assert!(again == Ok(Ok(1)) || again == Err(Refusal::UserBusy), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_an_error_not_a_crash() {
+        let b = bulkhead(1, 1, 1000);
+        let out: Result<Result<(), ()>, Refusal> = b.run("alice", || panic!("boom")).await;
+        assert_eq!(out, Err(Refusal::Panicked));
+        assert_eq!(b.run("alice", || Ok::<_, ()>(3)).await, Ok(Ok(3)));
+    }
+}

@@ -1096,4 +1096,112 @@ mod tests {
             Err(ServiceError::InvalidPath(_))
         ));
     }
+
+    #[test]
+    fn folders_count_toward_a_quota_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = service(
+            dir.path(),
+            Limits {
+                user_max_folders: 3,
+                ..ROOMY
+            },
+        );
+        let u = user("alice");
+        put(&s, &u, "a/b/one.md", "x");
+        put(&s, &u, "a/two.md", "x");
+        put(&s, &u, "c/three.md", "x");
+        put(&s, &u, "root.md", "x");
+        let deeper = s.write(
+            &u,
+            "a/b/d/four.md",
+            WriteRequest {
+                body: "x".into(),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(deeper, Err(ServiceError::Quota(_))), "{deeper:?}");
+        assert!(!dir.path().join("vaults/alice/a/b/d").exists());
+        assert!(matches!(
+            s.move_note(&u, "root.md", "e/root.md"),
+            Err(ServiceError::Quota(_))
+        ));
+        // Moving the only note out of a folder frees it; deleting does too.
+        s.move_note(&u, "c/three.md", "a/b/three.md").unwrap();
+        put(&s, &u, "e/five.md", "x");
+        s.delete(&u, "e/five.md", None).unwrap();
+        put(&s, &u, "f/six.md", "x");
+        // Another user has their own folders.
+        put(&s, &user("bob"), "p/q/r/x.md", "x");
+    }
+
+    #[test]
+    fn refused_texts_change_nothing_and_say_which_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = service(
+            dir.path(),
+            Limits {
+                note_max_bytes: 4096,
+                ..ROOMY
+            },
+        );
+        let u = user("alice");
+        put(&s, &u, "keep.md", "---\ntitle: Keep\n---\nbody");
+        let before = std::fs::read_to_string(dir.path().join("vaults/alice/keep.md")).unwrap();
+        let many_tags: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        let many_keys: Map<String, Value> = (0..=MAX_KEYS).map(|i| (format!("k{i}"), json!(i))).collect();
+        let cases: Vec<(WriteRequest, &str)> = vec![
+            (
+                WriteRequest {
+                    body: "---\na: &x [1]\nb: *x\n---\nbody".into(),
+                    ..Default::default()
+                },
+                "anchor",
+            ),
+            (
+                WriteRequest {
+                    body: "x".repeat(4097),
+                    ..Default::default()
+                },
+                "limit is 4096 bytes",
+            ),
+            (
+                WriteRequest {
+                    body: "b".into(),
+                    tags: Some(many_tags),
+                    ..Default::default()
+                },
+                "more than 100 tags",
+            ),
+            (
+                WriteRequest {
+                    body: "b".into(),
+                    metadata: Some(many_keys),
+                    ..Default::default()
+                },
+                "more than 200 keys",
+            ),
+        ];
+        for (req, says) in cases {
+            for path in ["keep.md", "new.md"] {
+                let e = s.write(&u, path, req.clone()).unwrap_err();
+                assert!(e.to_string().contains(says), "{e}");
+                assert!(matches!(e.status(), 400 | 413), "{e}");
+            }
+        }
+        // An edit that would make the stored text break a limit is refused the same way.
+        let e = s
+            .edit(&u, "keep.md", EditOp::Prepend, &"[[l]]".repeat(2), None, None)
+            .map(|_| ());
+        assert!(e.is_ok(), "{e:?}");
+        let e = s
+            .edit(&u, "keep.md", EditOp::Append, &"y".repeat(4097), None, None)
+            .unwrap_err();
+        assert_eq!(e.code(), "too_large");
+        assert_eq!(s.list(&u, None, None, None).unwrap().notes.len(), 1);
+        assert!(!dir.path().join("vaults/alice/new.md").exists());
+        let after = s.read(&u, "keep.md").unwrap();
+        assert!(after.content.ends_with("body") && after.content.contains("[[l]]"));
+        assert_ne!(after.content, before);
+    }
 }
