@@ -50,16 +50,18 @@ pub struct PathArgs {
 pub struct WriteArgs {
     /// The note's path inside the vault, e.g. "projects/plan.md". Folders are created as needed.
     pub path: String,
-    /// The Markdown text. If it starts with YAML front matter (---), that front matter is used;
-    /// otherwise an existing note's front matter is kept.
+    /// The Markdown text (at most 1 MiB by default). If it starts with YAML front matter (---),
+    /// that front matter is used; otherwise an existing note's front matter is kept. Front matter:
+    /// at most 64 KiB, 200 keys, nesting 32 deep; YAML anchors, aliases and merge keys (&a, *a,
+    /// <<) are refused. At most 100 tags and 1000 distinct [[wikilinks]] per note.
     pub body: String,
     /// Sets the `title` field of the front matter.
     #[serde(default)]
     pub title: Option<String>,
-    /// Sets the `tags` field of the front matter (replaces the list).
+    /// Sets the `tags` field of the front matter (replaces the list; at most 100).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    /// Other front matter fields to set; fields not named here are kept as they are.
+    /// Other front matter fields to set (at most 200); fields not named here are kept as they are.
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
     /// The `hash` from your last read of this note. If the note changed since, nothing is written
@@ -95,10 +97,11 @@ pub struct MoveArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SearchArgs {
-    /// Words to find (all must match). Use "double quotes" for an exact phrase, word* for a
-    /// prefix, and OR between alternatives.
+    /// Words to find (all must match; at most 32 terms and 1000 characters, no control
+    /// characters). Use "double quotes" for an exact phrase, word* for a prefix, and OR between
+    /// alternatives.
     pub query: String,
-    /// Only notes carrying all of these tags.
+    /// Only notes carrying all of these tags (at most 32).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
     /// Only notes in this folder and its subfolders.
@@ -260,7 +263,9 @@ impl VaultTools {
 
     /// Create a note or replace its whole text. Use `title`, `tags` and `metadata` to set front
     /// matter fields (other fields are kept). Give `if_match` (the hash from read_note) when
-    /// replacing an existing note. Returns the note's summary with its new hash.
+    /// replacing an existing note. Returns the note's summary with its new hash. YAML anchors,
+    /// aliases and merge keys in front matter are refused, as are notes past the size, tag, key
+    /// or link limits (the error names the limit).
     #[tool(annotations(
         title = "Write a note",
         read_only_hint = false,
