@@ -9,6 +9,8 @@ use vaultgate_shared::UserId;
 use vaultgate_shared::config::{LogFormat, Mode, Secret};
 use vaultgate_shared::identity::IdentityKey;
 
+use crate::bulkhead::BulkheadLimits;
+
 /// vaultgate's vault backend: per-user Markdown notes, a SQLite FTS5 index, MCP tools and a
 /// REST API. It trusts only the identity assertion the gateway signs with IDENTITY_SECRET.
 #[derive(Debug, Parser)]
@@ -54,6 +56,22 @@ pub struct Cli {
     #[arg(long, env = "USER_MAX_BYTES", default_value_t = 100 * 1024 * 1024, global = true)]
     pub user_max_bytes: u64,
 
+    /// Most folders one user's notes may occupy (each folder counts once, however deep or full).
+    #[arg(long, env = "USER_MAX_FOLDERS", default_value_t = 1000, global = true)]
+    pub user_max_folders: u64,
+
+    /// Threads running blocking work (parsing, SQLite, file I/O) for requests, all users together.
+    #[arg(long, env = "BACKEND_WORKERS", default_value_t = 8, global = true)]
+    pub workers: usize,
+
+    /// Requests of one user doing blocking work at once; more wait for their own turn.
+    #[arg(long, env = "BACKEND_USER_WORKERS", default_value_t = 4, global = true)]
+    pub user_workers: usize,
+
+    /// Time a request may take, queueing included, before it is stopped and answered 503.
+    #[arg(long, env = "BACKEND_REQUEST_BUDGET_MS", default_value_t = 5000, global = true)]
+    pub request_budget_ms: u64,
+
     /// Host names accepted by /mcp (comma-separated, any port) [default: localhost, 127.0.0.1,
     /// ::1, and the hosts of PUBLIC_URL and SPACE_HOST when set].
     #[arg(long, env = "BACKEND_ALLOWED_HOSTS", value_delimiter = ',', global = true)]
@@ -85,6 +103,7 @@ pub struct Limits {
     pub note_max_bytes: u64,
     pub user_max_notes: u64,
     pub user_max_bytes: u64,
+    pub user_max_folders: u64,
 }
 
 /// Everything the server needs, checked.
@@ -95,6 +114,7 @@ pub struct Settings {
     pub vault_base_path: PathBuf,
     pub database_path: PathBuf,
     pub limits: Limits,
+    pub bulkhead: BulkheadLimits,
     pub allowed_hosts: Vec<String>,
 }
 
@@ -125,6 +145,10 @@ impl Cli {
             ("NOTE_MAX_BYTES", self.note_max_bytes),
             ("USER_MAX_NOTES", self.user_max_notes),
             ("USER_MAX_BYTES", self.user_max_bytes),
+            ("USER_MAX_FOLDERS", self.user_max_folders),
+            ("BACKEND_WORKERS", self.workers as u64),
+            ("BACKEND_USER_WORKERS", self.user_workers as u64),
+            ("BACKEND_REQUEST_BUDGET_MS", self.request_budget_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -139,6 +163,12 @@ impl Cli {
                 note_max_bytes: self.note_max_bytes,
                 user_max_notes: self.user_max_notes,
                 user_max_bytes: self.user_max_bytes,
+                user_max_folders: self.user_max_folders,
+            },
+            bulkhead: BulkheadLimits {
+                workers: self.workers,
+                per_user: self.user_workers,
+                budget: std::time::Duration::from_millis(self.request_budget_ms),
             },
             allowed_hosts: allowed_hosts(
                 &self.allowed_hosts,

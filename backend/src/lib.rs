@@ -2,6 +2,7 @@
 //! API, trusting nobody but a valid identity assertion from the gateway.
 
 pub mod api;
+pub mod bulkhead;
 pub mod config;
 pub mod http;
 pub mod identity;

@@ -11,6 +11,8 @@ pub struct Metrics {
     pub tool_calls: IntCounterVec,
     pub tool_duration: HistogramVec,
     pub rejected_paths: IntCounterVec,
+    pub rejected_notes: IntCounterVec,
+    pub rejected_requests: IntCounterVec,
     pub identity_rejections: IntCounterVec,
     pub index_notes: IntGauge,
 }
@@ -55,6 +57,22 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let rejected_notes = IntCounterVec::new(
+            Opts::new(
+                "vaultgate_backend_rejected_notes_total",
+                "Note texts refused by a per-note limit (front matter, YAML anchors, links, tags), by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let rejected_requests = IntCounterVec::new(
+            Opts::new(
+                "vaultgate_backend_rejected_requests_total",
+                "Requests the bulkhead refused or cut short (pool full, user busy, over the time budget), by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         let identity_rejections = IntCounterVec::new(
             Opts::new(
                 "vaultgate_backend_identity_rejections_total",
@@ -70,6 +88,8 @@ impl Metrics {
             Box::new(tool_calls.clone()),
             Box::new(tool_duration.clone()),
             Box::new(rejected_paths.clone()),
+            Box::new(rejected_notes.clone()),
+            Box::new(rejected_requests.clone()),
             Box::new(identity_rejections.clone()),
             Box::new(index_notes.clone()),
         ] {
@@ -80,6 +100,12 @@ impl Metrics {
         for reason in crate::vault::paths::REJECTION_REASONS {
             rejected_paths.with_label_values(&[reason]);
         }
+        for reason in crate::notes::limits::NOTE_REJECTION_REASONS {
+            rejected_notes.with_label_values(&[reason]);
+        }
+        for reason in crate::bulkhead::REJECTION_REASONS {
+            rejected_requests.with_label_values(&[reason]);
+        }
         for reason in vaultgate_shared::identity::REJECTION_REASONS {
             identity_rejections.with_label_values(&[reason]);
         }
@@ -89,6 +115,8 @@ impl Metrics {
             tool_calls,
             tool_duration,
             rejected_paths,
+            rejected_notes,
+            rejected_requests,
             identity_rejections,
             index_notes,
         }

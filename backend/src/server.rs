@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use vaultgate_shared::identity::IdentityKey;
 
+use crate::bulkhead::Bulkhead;
 use crate::config::Settings;
 use crate::http::{self, App, futures_like::BoxFuture};
 use crate::index::Index;
@@ -92,13 +93,15 @@ pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError>
     );
     metrics.index_notes.set(notes.index().total_notes().unwrap_or_default());
     let notes = Arc::new(notes);
+    let bulkhead = Arc::new(Bulkhead::new(settings.bulkhead, metrics.clone()));
     // JSON escaping can double a note's size; leave room for the other fields.
     let max_body = (settings.limits.note_max_bytes as usize).saturating_mul(2) + 64 * 1024;
     let app = Arc::new(App {
         notes: notes.clone(),
+        bulkhead: bulkhead.clone(),
         key,
         metrics: metrics.clone(),
-        mcp: crate::mcp::service(notes, settings.allowed_hosts.clone(), max_body),
+        mcp: crate::mcp::service(notes, bulkhead, settings.allowed_hosts.clone(), max_body),
         max_body,
     });
     let listener = TcpListener::bind(settings.listen)

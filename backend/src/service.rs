@@ -1,10 +1,12 @@
 //! The note operations MCP tools and the REST API share. Synchronous (file and SQLite work);
-//! async callers run them with `tokio::task::spawn_blocking`.
+//! async callers run them through the [`crate::bulkhead::Bulkhead`].
 //!
 //! Writes of one user are serialized by a per-user lock, so an `if_match` check, the quota
-//! check and the write happen as one step.
+//! check and the write happen as one step. Every limit that needs no parsing (sizes, counts of
+//! requested tags and fields, paths) is checked before any parsing; the note's text is then read
+//! with [`notes::parse_checked`] before anything reaches the disk.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -12,10 +14,12 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use vaultgate_shared::UserId;
 
+use crate::bulkhead::{self, Refusal};
 use crate::config::Limits;
 use crate::index::{self, Backlink, Index, NoteSummary, SearchHit, SearchRequest, TagCount};
 use crate::metrics::Metrics;
-use crate::notes::{self, frontmatter};
+use crate::notes::limits::{MAX_KEYS, MAX_TAGS};
+use crate::notes::{self, NoteError, frontmatter};
 use crate::vault::{Folder, NotePath, PathError, Vault, VaultError};
 
 /// Largest page of `list_notes`.
@@ -47,6 +51,10 @@ pub enum ServiceError {
     Quota(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Note(NoteError),
+    #[error("{0}")]
+    Refused(Refusal),
     #[error("internal error; the operation may not have completed")]
     Internal,
 }
@@ -62,7 +70,11 @@ impl ServiceError {
             ServiceError::TooLarge { .. } => "too_large",
             ServiceError::Quota(_) => "quota_exceeded",
             ServiceError::BadRequest(_) => "bad_request",
-            ServiceError::Internal => "internal",
+            ServiceError::Note(e) if e.is_size() => "too_large",
+            ServiceError::Note(_) => "bad_request",
+            ServiceError::Refused(Refusal::OverBudget) => "timeout",
+            ServiceError::Refused(Refusal::PoolFull | Refusal::UserBusy) => "overloaded",
+            ServiceError::Refused(Refusal::Panicked) | ServiceError::Internal => "internal",
         }
     }
 
@@ -75,7 +87,10 @@ impl ServiceError {
             ServiceError::Conflict { .. } | ServiceError::ConflictMissing { .. } => 412,
             ServiceError::TooLarge { .. } => 413,
             ServiceError::Quota(_) => 403,
-            ServiceError::Internal => 500,
+            ServiceError::Note(e) if e.is_size() => 413,
+            ServiceError::Note(_) => 400,
+            ServiceError::Refused(Refusal::OverBudget | Refusal::PoolFull | Refusal::UserBusy) => 503,
+            ServiceError::Refused(Refusal::Panicked) | ServiceError::Internal => 500,
         }
     }
 }
@@ -168,9 +183,26 @@ pub struct NoteService {
     limits: Limits,
     metrics: Metrics,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
-    /// Per-user (note count, bytes), loaded from the index on first use and kept current by the
-    /// writes, which all hold the user's lock.
-    usage: Mutex<HashMap<String, (u64, u64)>>,
+    /// Per-user usage, loaded from the index on first use and kept current by the writes, which
+    /// all hold the user's lock.
+    usage: Mutex<HashMap<String, Usage>>,
+}
+
+/// What a user's vault holds, for the quotas.
+#[derive(Debug, Clone, Default)]
+struct Usage {
+    notes: u64,
+    bytes: u64,
+    /// Every folder that holds a note, directly or below it.
+    folders: HashSet<String>,
+}
+
+/// `a`, `a/b`, `a/b/c` for the folder `a/b/c` (nothing for the vault root).
+fn ancestors(folder: &str) -> impl Iterator<Item = &str> {
+    folder
+        .match_indices('/')
+        .map(move |(i, _)| &folder[..i])
+        .chain((!folder.is_empty()).then_some(folder))
 }
 
 impl std::fmt::Debug for NoteService {
@@ -233,7 +265,40 @@ impl NoteService {
     }
 
     fn db<T>(r: rusqlite::Result<T>) -> Result<T, ServiceError> {
-        r.map_err(|e| internal("index query failed", e))
+        r.map_err(|e| {
+            if bulkhead::is_interrupt(&e) {
+                ServiceError::Refused(Refusal::OverBudget)
+            } else {
+                internal("index query failed", e)
+            }
+        })
+    }
+
+    /// Runs a read-only index query that the bulkhead may interrupt when its request runs out of
+    /// time. (Index writes are never interrupted: they follow a file write that must be indexed.)
+    fn query<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>) -> Result<T, ServiceError> {
+        Self::db(self.index.read(|c| {
+            let _watch = bulkhead::watch(c);
+            f(c)
+        }))
+    }
+
+    /// Counts and audits a note text refused by a limit.
+    fn refused_note(&self, user: &UserId, e: NoteError) -> ServiceError {
+        self.metrics.rejected_notes.with_label_values(&[e.reason()]).inc();
+        tracing::warn!(target: "audit", event = "note_rejected", user = %user, reason = e.reason(), "note text refused");
+        ServiceError::Note(e)
+    }
+
+    /// The size limit, checked before the text is parsed at all.
+    fn check_size(&self, size: usize) -> Result<(), ServiceError> {
+        if size as u64 > self.limits.note_max_bytes {
+            return Err(ServiceError::TooLarge {
+                size: size as u64,
+                max: self.limits.note_max_bytes,
+            });
+        }
+        Ok(())
     }
 
     /// Reads a note.
@@ -245,18 +310,17 @@ impl NoteService {
             .map_err(|e| self.vault_err(user, &path, e))?;
         let content = String::from_utf8_lossy(&bytes).into_owned();
         let parsed = notes::parse(&path, &content);
-        let links = Self::db(self.index.read(|c| {
-            parsed
-                .links
-                .iter()
-                .map(|t| {
-                    Ok(LinkView {
-                        target: t.clone(),
-                        path: index::resolve_link(c, user.as_str(), path.folder(), &notes::link_key(t))?,
-                    })
-                })
-                .collect::<rusqlite::Result<Vec<_>>>()
-        }))?;
+        let keys: Vec<String> = parsed.links.iter().map(|t| notes::link_key(t)).collect();
+        let mut resolved = self.query(|c| index::links::resolve_links(c, user.as_str(), path.folder(), &keys))?;
+        let links = parsed
+            .links
+            .iter()
+            .zip(&keys)
+            .map(|(t, k)| LinkView {
+                target: t.clone(),
+                path: resolved.remove(k),
+            })
+            .collect();
         Ok(NoteView {
             path: path.to_string(),
             title: parsed.title,
@@ -291,10 +355,7 @@ impl NoteService {
             Some(c) => decode_cursor(c)
                 .ok_or_else(|| ServiceError::BadRequest("cursor is not one this server returned".into()))?,
         };
-        let mut notes = Self::db(
-            self.index
-                .read(|c| index::list(c, user.as_str(), &folder, &after, limit + 1)),
-        )?;
+        let mut notes = self.query(|c| index::list(c, user.as_str(), &folder, &after, limit + 1))?;
         let next_cursor = if notes.len() > limit {
             notes.truncate(limit);
             notes.last().map(|n| encode_cursor(&n.path))
@@ -311,6 +372,13 @@ impl NoteService {
     /// their keys; every other line stays verbatim.
     pub fn write(&self, user: &UserId, raw_path: &str, req: WriteRequest) -> Result<Written, ServiceError> {
         let path = self.note_path(user, raw_path)?;
+        self.check_size(req.body.len())?;
+        if req.metadata.as_ref().is_some_and(|m| m.len() > MAX_KEYS) {
+            return Err(self.refused_note(user, NoteError::TooManyKeys));
+        }
+        if req.tags.as_ref().is_some_and(|t| t.len() > MAX_TAGS) {
+            return Err(self.refused_note(user, NoteError::TooManyTags));
+        }
         let lock = self.user_lock(user);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let existing = self.current(user, &path)?;
@@ -321,9 +389,14 @@ impl NoteService {
         )?;
         let given = frontmatter::split(&req.body);
         let existing_text = existing.as_ref().map(|(b, _)| String::from_utf8_lossy(b).into_owned());
-        let (base_yaml, body) = match given.yaml {
-            Some(y) if frontmatter::is_valid(y) => (Some(y.to_owned()), given.body),
-            _ => (
+        let given_yaml = match given.yaml.map(frontmatter::read) {
+            Some(Err(e)) => return Err(self.refused_note(user, e)),
+            Some(Ok(Some(_))) => given.yaml,
+            _ => None,
+        };
+        let (base_yaml, body) = match given_yaml {
+            Some(y) => (Some(y.to_owned()), given.body),
+            None => (
                 existing_text
                     .as_deref()
                     .and_then(|t| frontmatter::split(t).yaml.map(str::to_owned)),
@@ -379,6 +452,8 @@ impl NoteService {
         if_match: Option<&str>,
     ) -> Result<Written, ServiceError> {
         let path = self.note_path(user, raw_path)?;
+        self.check_size(text.len())?;
+        self.check_size(find.map_or(0, str::len))?;
         let lock = self.user_lock(user);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let existing = self.current(user, &path)?;
@@ -435,17 +510,40 @@ impl NoteService {
         self.store(user, &path, text.into_bytes(), existing)
     }
 
-    /// The user's (note count, bytes). Caller holds the user lock.
-    fn usage(&self, user: &UserId) -> Result<(u64, u64), ServiceError> {
+    /// The user's usage. Caller holds the user lock.
+    fn usage(&self, user: &UserId) -> Result<Usage, ServiceError> {
         if let Some(u) = self.usage.lock().unwrap_or_else(|e| e.into_inner()).get(user.as_str()) {
-            return Ok(*u);
+            return Ok(u.clone());
         }
-        let u = Self::db(self.index.read(|c| index::usage(c, user.as_str())))?;
+        let ((notes, bytes), folders) = Self::db(self.index.read(|c| {
+            Ok((
+                index::usage(c, user.as_str())?,
+                index::links::note_folders(c, user.as_str())?,
+            ))
+        }))?;
+        let folders = folders.iter().flat_map(|f| ancestors(f)).map(str::to_owned).collect();
+        let u = Usage { notes, bytes, folders };
         self.usage
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(user.as_str().to_owned(), u);
+            .insert(user.as_str().to_owned(), u.clone());
         Ok(u)
+    }
+
+    /// The folders a note at `path` would add, refused when they would exceed the folder quota.
+    fn new_folders(&self, usage: &Usage, path: &NotePath) -> Result<Vec<String>, ServiceError> {
+        let new: Vec<String> = ancestors(path.folder())
+            .filter(|f| !usage.folders.contains(*f))
+            .map(str::to_owned)
+            .collect();
+        let total = usage.folders.len() as u64 + new.len() as u64;
+        if !new.is_empty() && total > self.limits.user_max_folders {
+            return Err(ServiceError::Quota(format!(
+                "'{path}' would bring your folders to {total}; the limit is {} (folders count once, however many notes they hold)",
+                self.limits.user_max_folders
+            )));
+        }
+        Ok(new)
     }
 
     /// The note's current bytes and hash, if it exists.
@@ -469,13 +567,11 @@ impl NoteService {
         existing: Option<(Vec<u8>, String)>,
     ) -> Result<Written, ServiceError> {
         let size = bytes.len() as u64;
-        if size > self.limits.note_max_bytes {
-            return Err(ServiceError::TooLarge {
-                size,
-                max: self.limits.note_max_bytes,
-            });
-        }
-        let (count, total) = self.usage(user)?;
+        self.check_size(bytes.len())?;
+        let parsed =
+            notes::parse_checked(path, &String::from_utf8_lossy(&bytes)).map_err(|e| self.refused_note(user, e))?;
+        let mut usage = self.usage(user)?;
+        let (count, total) = (usage.notes, usage.bytes);
         let old_size = existing.as_ref().map_or(0, |(b, _)| b.len() as u64);
         if existing.is_none() && count >= self.limits.user_max_notes {
             return Err(ServiceError::Quota(format!(
@@ -489,12 +585,12 @@ impl NoteService {
                 self.limits.user_max_bytes
             )));
         }
+        let new_folders = self.new_folders(&usage, path)?;
         let stamp = self
             .vault
             .write(user, path, &bytes)
             .map_err(|e| self.vault_err(user, path, e))?;
         let hash = content_hash(&bytes);
-        let parsed = notes::parse(path, &String::from_utf8_lossy(&bytes));
         Self::db(
             self.index
                 .write(|tx| index::upsert(tx, user.as_str(), path, &parsed, stamp, &hash)),
@@ -502,13 +598,13 @@ impl NoteService {
         if existing.is_none() {
             self.metrics.index_notes.inc();
         }
-        self.usage.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            user.as_str().to_owned(),
-            (
-                count + u64::from(existing.is_none()),
-                total.saturating_sub(old_size) + size,
-            ),
-        );
+        usage.notes = count + u64::from(existing.is_none());
+        usage.bytes = total.saturating_sub(old_size) + size;
+        usage.folders.extend(new_folders);
+        self.usage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(user.as_str().to_owned(), usage);
         Ok(Written {
             note: NoteSummary {
                 path: path.to_string(),
@@ -531,11 +627,17 @@ impl NoteService {
         }
         let lock = self.user_lock(user);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.new_folders(&self.usage(user)?, &to)?;
         let stamp = self.vault.rename(user, &from, &to).map_err(|e| match e {
             VaultError::NotFound => ServiceError::NotFound(from.to_string()),
             VaultError::AlreadyExists => ServiceError::AlreadyExists(to.to_string()),
             e => self.vault_err(user, &from, e),
         })?;
+        // Folders may have emptied and others appeared: count them again on next use.
+        self.usage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(user.as_str());
         let (bytes, _) = self.vault.read(user, &to).map_err(|e| self.vault_err(user, &to, e))?;
         let hash = content_hash(&bytes);
         let parsed = notes::parse(&to, &String::from_utf8_lossy(&bytes));
@@ -595,32 +697,28 @@ impl NoteService {
         }
         let req = SearchRequest {
             query: query.to_owned(),
-            tags: tags
-                .iter()
-                .map(|t| t.trim().trim_start_matches('#').to_lowercase())
-                .filter(|t| !t.is_empty())
-                .collect(),
+            tags: index::search::tag_filters(tags).map_err(|e| ServiceError::BadRequest(e.to_string()))?,
             folder: self.folder(user, folder)?,
             limit,
         };
-        Self::db(self.index.read(|c| index::search::search(c, user.as_str(), &req, &fts)))
+        self.query(|c| index::search::search(c, user.as_str(), &req, &fts))
     }
 
     /// Notes linking to `path`.
     pub fn backlinks(&self, user: &UserId, raw_path: &str) -> Result<Vec<Backlink>, ServiceError> {
         let path = self.note_path(user, raw_path)?;
-        Self::db(self.index.read(|c| {
+        self.query(|c| {
             if index::summary_of(c, user.as_str(), path.as_str())?.is_none() {
                 return Ok(None);
             }
             index::backlinks(c, user.as_str(), &path).map(Some)
-        }))?
+        })?
         .ok_or_else(|| ServiceError::NotFound(path.to_string()))
     }
 
     /// The user's tags with counts.
     pub fn tags(&self, user: &UserId) -> Result<Vec<TagCount>, ServiceError> {
-        Self::db(self.index.read(|c| index::tags(c, user.as_str())))
+        self.query(|c| index::tags(c, user.as_str()))
     }
 }
 
@@ -663,6 +761,7 @@ mod tests {
         note_max_bytes: 1 << 20,
         user_max_notes: 1000,
         user_max_bytes: 1 << 30,
+        user_max_folders: 1000,
     };
 
     fn user(s: &str) -> UserId {
@@ -915,6 +1014,7 @@ mod tests {
                 note_max_bytes: 100,
                 user_max_notes: 2,
                 user_max_bytes: 150,
+                user_max_folders: 1000,
             },
         );
         let u = user("alice");
@@ -995,5 +1095,113 @@ mod tests {
             s.list(&u, Some("../x"), None, None),
             Err(ServiceError::InvalidPath(_))
         ));
+    }
+
+    #[test]
+    fn folders_count_toward_a_quota_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = service(
+            dir.path(),
+            Limits {
+                user_max_folders: 3,
+                ..ROOMY
+            },
+        );
+        let u = user("alice");
+        put(&s, &u, "a/b/one.md", "x");
+        put(&s, &u, "a/two.md", "x");
+        put(&s, &u, "c/three.md", "x");
+        put(&s, &u, "root.md", "x");
+        let deeper = s.write(
+            &u,
+            "a/b/d/four.md",
+            WriteRequest {
+                body: "x".into(),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(deeper, Err(ServiceError::Quota(_))), "{deeper:?}");
+        assert!(!dir.path().join("vaults/alice/a/b/d").exists());
+        assert!(matches!(
+            s.move_note(&u, "root.md", "e/root.md"),
+            Err(ServiceError::Quota(_))
+        ));
+        // Moving the only note out of a folder frees it; deleting does too.
+        s.move_note(&u, "c/three.md", "a/b/three.md").unwrap();
+        put(&s, &u, "e/five.md", "x");
+        s.delete(&u, "e/five.md", None).unwrap();
+        put(&s, &u, "f/six.md", "x");
+        // Another user has their own folders.
+        put(&s, &user("bob"), "p/q/r/x.md", "x");
+    }
+
+    #[test]
+    fn refused_texts_change_nothing_and_say_which_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = service(
+            dir.path(),
+            Limits {
+                note_max_bytes: 4096,
+                ..ROOMY
+            },
+        );
+        let u = user("alice");
+        put(&s, &u, "keep.md", "---\ntitle: Keep\n---\nbody");
+        let before = std::fs::read_to_string(dir.path().join("vaults/alice/keep.md")).unwrap();
+        let many_tags: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        let many_keys: Map<String, Value> = (0..=MAX_KEYS).map(|i| (format!("k{i}"), json!(i))).collect();
+        let cases: Vec<(WriteRequest, &str)> = vec![
+            (
+                WriteRequest {
+                    body: "---\na: &x [1]\nb: *x\n---\nbody".into(),
+                    ..Default::default()
+                },
+                "anchor",
+            ),
+            (
+                WriteRequest {
+                    body: "x".repeat(4097),
+                    ..Default::default()
+                },
+                "limit is 4096 bytes",
+            ),
+            (
+                WriteRequest {
+                    body: "b".into(),
+                    tags: Some(many_tags),
+                    ..Default::default()
+                },
+                "more than 100 tags",
+            ),
+            (
+                WriteRequest {
+                    body: "b".into(),
+                    metadata: Some(many_keys),
+                    ..Default::default()
+                },
+                "more than 200 keys",
+            ),
+        ];
+        for (req, says) in cases {
+            for path in ["keep.md", "new.md"] {
+                let e = s.write(&u, path, req.clone()).unwrap_err();
+                assert!(e.to_string().contains(says), "{e}");
+                assert!(matches!(e.status(), 400 | 413), "{e}");
+            }
+        }
+        // An edit that would make the stored text break a limit is refused the same way.
+        let e = s
+            .edit(&u, "keep.md", EditOp::Prepend, &"[[l]]".repeat(2), None, None)
+            .map(|_| ());
+        assert!(e.is_ok(), "{e:?}");
+        let e = s
+            .edit(&u, "keep.md", EditOp::Append, &"y".repeat(4097), None, None)
+            .unwrap_err();
+        assert_eq!(e.code(), "too_large");
+        assert_eq!(s.list(&u, None, None, None).unwrap().notes.len(), 1);
+        assert!(!dir.path().join("vaults/alice/new.md").exists());
+        let after = s.read(&u, "keep.md").unwrap();
+        assert!(after.content.ends_with("body") && after.content.contains("[[l]]"));
+        assert_ne!(after.content, before);
     }
 }

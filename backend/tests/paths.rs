@@ -75,6 +75,7 @@ fn hostile() -> Vec<String> {
     v.push(format!("{}.md", "x".repeat(300)));
     v.push(format!("{}/a.md", "s".repeat(256)));
     v.push(format!("{}a.md", "d/".repeat(130)));
+    v.push(format!("{}a.md", "d/".repeat(17)));
     v
 }
 

@@ -12,7 +12,7 @@ FUZZ_DIR=tests/fuzz
 TARGET_DIR=target/fuzz
 FUZZ_SECONDS=${FUZZ_SECONDS:-45}
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(note_path token rpc_peek note_text)
+[ "${#targets[@]}" -gt 0 ] || targets=(note_path token rpc_peek note_text note_cost)
 export RUSTC_BOOTSTRAP=1
 # -O: optimised (libFuzzer needs the speed); overflow checks are off there, as in release builds.
 fuzz=(cargo fuzz run --fuzz-dir "$FUZZ_DIR" --target-dir "$TARGET_DIR" -O)

@@ -5,8 +5,6 @@
 //! `GET /api/backlinks/{path}`, `GET /api/me`. Note answers carry an `ETag` (the note's hash);
 //! `If-Match` on PUT and DELETE turns a stale write into 412.
 
-use std::sync::Arc;
-
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -35,14 +33,17 @@ fn bad(msg: impl Into<String>) -> Fail {
     Fail::Plain(StatusCode::BAD_REQUEST, "bad_request", msg.into())
 }
 
+/// Runs `f` for `user` through the bulkhead.
 async fn blocking<T: Send + 'static>(
-    notes: &Arc<NoteService>,
-    f: impl FnOnce(&NoteService) -> Result<T, ServiceError> + Send + 'static,
+    app: &App,
+    user: &UserId,
+    f: impl FnOnce(&NoteService, &UserId) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, Fail> {
-    let notes = notes.clone();
-    tokio::task::spawn_blocking(move || f(&notes))
+    let (notes, u) = (app.notes.clone(), user.clone());
+    app.bulkhead
+        .run(user.as_str(), move || f(&notes, &u))
         .await
-        .map_err(|_| Fail::Service(ServiceError::Internal))?
+        .map_err(|r| Fail::Service(ServiceError::Refused(r)))?
         .map_err(Fail::Service)
 }
 
@@ -116,7 +117,6 @@ pub async fn route(app: &App, req: Request<Incoming>, identity: Identity, reques
 async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Response<Body>, Fail> {
     let method = req.method().clone();
     let raw_path = req.uri().path().to_owned();
-    let notes = &app.notes;
     let not_allowed = || {
         Fail::Plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -142,8 +142,8 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
                 param(&q, "cursor").map(str::to_owned),
             );
             let limit = number(&q, "limit")?;
-            let list = blocking(notes, move |s| {
-                s.list(&user, folder.as_deref(), limit, cursor.as_deref())
+            let list = blocking(app, &user, move |s, user| {
+                s.list(user, folder.as_deref(), limit, cursor.as_deref())
             })
             .await?;
             return Ok(json_response(StatusCode::OK, &list));
@@ -159,14 +159,17 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
                 .unwrap_or_default();
             let folder = param(&q, "folder").map(str::to_owned);
             let limit = number(&q, "limit")?;
-            let hits = blocking(notes, move |s| s.search(&user, &text, &tags, folder.as_deref(), limit)).await?;
+            let hits = blocking(app, &user, move |s, user| {
+                s.search(user, &text, &tags, folder.as_deref(), limit)
+            })
+            .await?;
             return Ok(json_response(StatusCode::OK, &json!({"results": hits})));
         }
         "/api/tags" => {
             if method != Method::GET {
                 return Err(not_allowed());
             }
-            let tags = blocking(notes, move |s| s.tags(&user)).await?;
+            let tags = blocking(app, &user, move |s, user| s.tags(user)).await?;
             return Ok(json_response(StatusCode::OK, &json!({"tags": tags})));
         }
         _ => {}
@@ -177,7 +180,7 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
         }
         let path =
             percent::decode(rest, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
-        let links = blocking(notes, move |s| s.backlinks(&user, &path)).await?;
+        let links = blocking(app, &user, move |s, user| s.backlinks(user, &path)).await?;
         return Ok(json_response(StatusCode::OK, &json!({"backlinks": links})));
     }
     let Some(rest) = raw_path.strip_prefix("/api/notes/") else {
@@ -191,14 +194,14 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
         let from =
             percent::decode(note, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
         let body: MoveBody = read_json(req, 64 * 1024).await?;
-        let moved = blocking(notes, move |s| s.move_note(&user, &from, &body.new_path)).await?;
+        let moved = blocking(app, &user, move |s, user| s.move_note(user, &from, &body.new_path)).await?;
         let hash = moved.hash.clone();
         return Ok(with_etag(json_response(StatusCode::OK, &moved), &hash));
     }
     let path = percent::decode(rest, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
     match method {
         Method::GET => {
-            let note = blocking(notes, move |s| s.read(&user, &path)).await?;
+            let note = blocking(app, &user, move |s, user| s.read(user, &path)).await?;
             let hash = note.hash.clone();
             Ok(with_etag(json_response(StatusCode::OK, &note), &hash))
         }
@@ -208,7 +211,7 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
             if header_match.is_some() {
                 body.if_match = header_match;
             }
-            let w = blocking(notes, move |s| s.write(&user, &path, body)).await?;
+            let w = blocking(app, &user, move |s, user| s.write(user, &path, body)).await?;
             let mut v = serde_json::to_value(&w.note).unwrap_or(Value::Null);
             v["created"] = Value::Bool(w.created);
             let status = if w.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -217,7 +220,7 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
         Method::DELETE => {
             let m = if_match(&req);
             let shown = path.clone();
-            blocking(notes, move |s| s.delete(&user, &path, m.as_deref())).await?;
+            blocking(app, &user, move |s, user| s.delete(user, &path, m.as_deref())).await?;
             Ok(json_response(StatusCode::OK, &json!({"deleted": shown})))
         }
         _ => Err(not_allowed()),

@@ -19,6 +19,7 @@ use vaultgate_shared::headers::REQUEST_ID;
 use vaultgate_shared::identity::IdentityKey;
 
 use crate::api;
+use crate::bulkhead::Bulkhead;
 use crate::identity::authenticate;
 use crate::mcp::McpService;
 use crate::metrics::Metrics;
@@ -30,6 +31,8 @@ pub type Body = BoxBody<Bytes, Infallible>;
 /// What the main listener needs.
 pub struct App {
     pub notes: Arc<NoteService>,
+    /// Where every request's blocking work runs.
+    pub bulkhead: Arc<Bulkhead>,
     pub key: IdentityKey,
     pub metrics: Metrics,
     pub mcp: McpService,
@@ -42,7 +45,9 @@ pub fn route_label(method: &Method, path: &str) -> &'static str {
     if path == "/healthz" {
         return "healthz";
     }
-    if path == "/mcp" || path.starts_with("/mcp/") {
+    // MCP has one endpoint: any other path under it is a 404 like every unknown route, so
+    // nothing reaches rmcp but what the gateway's MCP handling sends to `/mcp`.
+    if path == "/mcp" || path == "/mcp/" {
         return "mcp";
     }
     match path {

@@ -2,6 +2,7 @@
 //!
 //! Every statement names `user_id`; nothing here can return another user's rows.
 
+pub mod links;
 pub mod schema;
 pub mod search;
 

@@ -14,6 +14,10 @@ pub const MAX_QUERY_CHARS: usize = 1000;
 pub const MAX_TERMS: usize = 32;
 /// Largest `limit`.
 pub const MAX_LIMIT: usize = 100;
+/// Most tag filters in one search.
+pub const MAX_TAG_FILTERS: usize = 32;
+/// Longest tag filter, in characters.
+pub const MAX_TAG_CHARS: usize = 200;
 
 /// Why a query cannot be run; the message tells the caller how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +34,36 @@ pub enum QueryError {
     NothingSearchable,
     #[error("'OR' must stand between two terms")]
     DanglingOr,
+    #[error("the search query may not contain control or NUL characters")]
+    ControlCharacter,
+    #[error("a search may filter by at most {MAX_TAG_FILTERS} tags")]
+    TooManyTags,
+    #[error("a tag filter is longer than {MAX_TAG_CHARS} characters")]
+    TagTooLong,
+    #[error("tag filters may not contain control or NUL characters")]
+    TagControlCharacter,
+}
+
+/// The tag filters as stored tags look (trimmed, no leading `#`, lowercase), checked: at most
+/// [`MAX_TAG_FILTERS`], each short and free of control characters. Empty ones are dropped.
+pub fn tag_filters(tags: &[String]) -> Result<Vec<String>, QueryError> {
+    if tags.len() > MAX_TAG_FILTERS {
+        return Err(QueryError::TooManyTags);
+    }
+    let mut out = Vec::with_capacity(tags.len());
+    for t in tags {
+        if t.chars().any(char::is_control) {
+            return Err(QueryError::TagControlCharacter);
+        }
+        if t.chars().count() > MAX_TAG_CHARS {
+            return Err(QueryError::TagTooLong);
+        }
+        let t = t.trim().trim_start_matches('#').to_lowercase();
+        if !t.is_empty() && !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +82,15 @@ fn quote(s: &str) -> String {
 
 /// Builds the FTS5 expression for `query` over the `title` and `body` columns.
 pub fn to_fts(query: &str) -> Result<String, QueryError> {
-    if query.chars().count() > MAX_QUERY_CHARS {
+    if query.len() > 4 * MAX_QUERY_CHARS || query.chars().count() > MAX_QUERY_CHARS {
         return Err(QueryError::TooLong);
+    }
+    // Tabs and line breaks are spaces to a person; every other control character is refused.
+    if query
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(QueryError::ControlCharacter);
     }
     let mut tokens = Vec::new();
     let mut chars = query.chars().peekable();
@@ -285,7 +326,27 @@ mod tests {
             assert_eq!(to_fts(q), Err(want), "{q:?}");
         }
         assert_eq!(to_fts(&"a".repeat(1001)), Err(QueryError::TooLong));
+        assert_eq!(to_fts(&"é".repeat(1001)), Err(QueryError::TooLong));
+        for q in ["a\0b", "\0", "x\u{1b}[31m", "a\u{7f}", "a\u{85}b"] {
+            assert_eq!(to_fts(q), Err(QueryError::ControlCharacter), "{q:?}");
+        }
+        assert!(to_fts("tab\tand\nnewline").is_ok());
         assert_eq!(to_fts(&"w ".repeat(33)), Err(QueryError::TooManyTerms));
+    }
+
+    #[test]
+    fn tag_filter_table() {
+        let v = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(tag_filters(&v(&[" #Rust", "rust", "", "web"])), Ok(v(&["rust", "web"])));
+        let many: Vec<String> = (0..=MAX_TAG_FILTERS).map(|i| format!("t{i}")).collect();
+        assert_eq!(tag_filters(&many), Err(QueryError::TooManyTags));
+        assert_eq!(
+            tag_filters(&many[..MAX_TAG_FILTERS]).map(|t| t.len()),
+            Ok(MAX_TAG_FILTERS)
+        );
+        assert_eq!(tag_filters(&v(&["a\0b"])), Err(QueryError::TagControlCharacter));
+        assert_eq!(tag_filters(&v(&["x\n"])), Err(QueryError::TagControlCharacter));
+        assert_eq!(tag_filters(&["t".repeat(201)]), Err(QueryError::TagTooLong));
     }
 
     #[test]

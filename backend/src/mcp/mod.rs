@@ -17,6 +17,7 @@ use rmcp::transport::streamable_http_server::{
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use vaultgate_shared::Identity;
 
+use crate::bulkhead::Bulkhead;
 use crate::percent;
 use crate::service::{NoteService, ServiceError};
 pub use tools::VaultTools;
@@ -28,7 +29,12 @@ pub const NOTE_URI_PREFIX: &str = "note:///";
 pub type McpService = StreamableHttpService<VaultTools, NeverSessionManager>;
 
 /// Builds the stateless MCP service. `allowed_hosts` is rmcp's DNS-rebinding guard.
-pub fn service(notes: Arc<NoteService>, allowed_hosts: Vec<String>, max_body: usize) -> McpService {
+pub fn service(
+    notes: Arc<NoteService>,
+    bulkhead: Arc<Bulkhead>,
+    allowed_hosts: Vec<String>,
+    max_body: usize,
+) -> McpService {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -36,7 +42,7 @@ pub fn service(notes: Arc<NoteService>, allowed_hosts: Vec<String>, max_body: us
         .with_allowed_hosts(allowed_hosts)
         .with_max_request_body_bytes(max_body);
     StreamableHttpService::new(
-        move || Ok(VaultTools::new(notes.clone())),
+        move || Ok(VaultTools::new(notes.clone(), bulkhead.clone())),
         Arc::new(NeverSessionManager::default()),
         config,
     )
@@ -134,10 +140,9 @@ impl ServerHandler for VaultTools {
     ) -> Result<ListResourcesResult, ErrorData> {
         let user = user_of(&ctx)?;
         let cursor = request.and_then(|r| r.cursor);
-        let service = self.service.clone();
-        let page = tokio::task::spawn_blocking(move || service.list(&user, None, Some(1000), cursor.as_deref()))
+        let page = self
+            .blocking(&user, move |s, u| s.list(u, None, Some(1000), cursor.as_deref()))
             .await
-            .map_err(|_| ErrorData::internal_error("internal error", None))?
             .map_err(|e| resource_error(e, "", &ctx))?;
         let resources = page
             .notes
@@ -173,11 +178,10 @@ impl ServerHandler for VaultTools {
                     Some(serde_json::json!({ "uri": request.uri })),
                 )
             })?;
-        let service = self.service.clone();
         let uri = request.uri.clone();
-        let note = tokio::task::spawn_blocking(move || service.read(&user, &raw))
+        let note = self
+            .blocking(&user, move |s, u| s.read(u, &raw))
             .await
-            .map_err(|_| ErrorData::internal_error("internal error", None))?
             .map_err(|e| resource_error(e, &uri, &ctx))?;
         Ok(ReadResourceResult::new(vec![
             ResourceContents::text(note.content, uri).with_mime_type("text/markdown"),

@@ -16,12 +16,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use vaultgate_shared::{Identity, UserId};
 
+use crate::bulkhead::Bulkhead;
 use crate::service::{EditOp, NoteService, ServiceError, WriteRequest};
 
 /// The MCP server for one request (rmcp builds one per request in stateless mode).
 #[derive(Clone)]
 pub struct VaultTools {
     pub(crate) service: Arc<NoteService>,
+    pub(crate) bulkhead: Arc<Bulkhead>,
     pub(crate) tool_router: ToolRouter<Self>,
 }
 
@@ -48,16 +50,18 @@ pub struct PathArgs {
 pub struct WriteArgs {
     /// The note's path inside the vault, e.g. "projects/plan.md". Folders are created as needed.
     pub path: String,
-    /// The Markdown text. If it starts with YAML front matter (---), that front matter is used;
-    /// otherwise an existing note's front matter is kept.
+    /// The Markdown text (at most 1 MiB by default). If it starts with YAML front matter (---),
+    /// that front matter is used; otherwise an existing note's front matter is kept. Front matter:
+    /// at most 64 KiB, 200 keys, nesting 32 deep; YAML anchors, aliases and merge keys (&a, *a,
+    /// <<) are refused. At most 100 tags and 1000 distinct [[wikilinks]] per note.
     pub body: String,
     /// Sets the `title` field of the front matter.
     #[serde(default)]
     pub title: Option<String>,
-    /// Sets the `tags` field of the front matter (replaces the list).
+    /// Sets the `tags` field of the front matter (replaces the list; at most 100).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    /// Other front matter fields to set; fields not named here are kept as they are.
+    /// Other front matter fields to set (at most 200); fields not named here are kept as they are.
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
     /// The `hash` from your last read of this note. If the note changed since, nothing is written
@@ -93,10 +97,11 @@ pub struct MoveArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SearchArgs {
-    /// Words to find (all must match). Use "double quotes" for an exact phrase, word* for a
-    /// prefix, and OR between alternatives.
+    /// Words to find (all must match; at most 32 terms and 1000 characters, no control
+    /// characters). Use "double quotes" for an exact phrase, word* for a prefix, and OR between
+    /// alternatives.
     pub query: String,
-    /// Only notes carrying all of these tags.
+    /// Only notes carrying all of these tags (at most 32).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
     /// Only notes in this folder and its subfolders.
@@ -134,14 +139,15 @@ pub fn failure(code: &str, message: &str) -> CallToolResult {
 }
 
 impl VaultTools {
-    pub fn new(service: Arc<NoteService>) -> Self {
+    pub fn new(service: Arc<NoteService>, bulkhead: Arc<Bulkhead>) -> Self {
         Self {
             service,
+            bulkhead,
             tool_router: Self::tool_router(),
         }
     }
 
-    /// Runs `f` for the caller on the blocking pool, with metrics, and formats the outcome.
+    /// Runs `f` for the caller through the bulkhead, with metrics, and formats the outcome.
     async fn run<F>(
         &self,
         tool: &'static str,
@@ -155,14 +161,10 @@ impl VaultTools {
         let metrics = self.service.metrics().clone();
         let result = match caller(ctx) {
             None => failure("unauthorized", "this request carries no verified identity"),
-            Some(user) => {
-                let service = self.service.clone();
-                match tokio::task::spawn_blocking(move || f(&service, &user)).await {
-                    Ok(Ok(v)) => answer(v),
-                    Ok(Err(e)) => failure(e.code(), &e.to_string()),
-                    Err(_) => failure("internal", "internal error; the operation may not have completed"),
-                }
-            }
+            Some(user) => match self.blocking(&user, f).await {
+                Ok(v) => answer(v),
+                Err(e) => failure(e.code(), &e.to_string()),
+            },
         };
         let outcome = if result.is_error == Some(true) {
             result
@@ -181,6 +183,19 @@ impl VaultTools {
             .observe(started.elapsed().as_secs_f64());
         Ok(result)
     }
+
+    /// Runs `f` for `user` through the bulkhead; a refusal becomes the matching service error.
+    pub(crate) async fn blocking<T, F>(&self, user: &UserId, f: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&NoteService, &UserId) -> Result<T, ServiceError> + Send + 'static,
+    {
+        let (service, u) = (self.service.clone(), user.clone());
+        self.bulkhead
+            .run(user.as_str(), move || f(&service, &u))
+            .await
+            .map_err(ServiceError::Refused)?
+    }
 }
 
 /// Maps an error code onto the fixed set of outcome labels.
@@ -192,6 +207,8 @@ fn outcome_label(code: &str) -> &'static str {
         "too_large" => "too_large",
         "quota_exceeded" => "quota_exceeded",
         "bad_request" => "bad_request",
+        "timeout" => "timeout",
+        "overloaded" => "overloaded",
         "unauthorized" => "unauthorized",
         _ => "error",
     }
@@ -246,7 +263,9 @@ impl VaultTools {
 
     /// Create a note or replace its whole text. Use `title`, `tags` and `metadata` to set front
     /// matter fields (other fields are kept). Give `if_match` (the hash from read_note) when
-    /// replacing an existing note. Returns the note's summary with its new hash.
+    /// replacing an existing note. Returns the note's summary with its new hash. YAML anchors,
+    /// aliases and merge keys in front matter are refused, as are notes past the size, tag, key
+    /// or link limits (the error names the limit).
     #[tool(annotations(
         title = "Write a note",
         read_only_hint = false,

@@ -1,7 +1,12 @@
 //! YAML front matter: split it off, read it, and change only the fields we manage while
 //! keeping every other line exactly as written.
 
+use std::collections::HashSet;
+
+use saphyr_parser::{Event, ScalarStyle};
 use serde_json::{Map, Value};
+
+use super::limits::{MAX_FRONT_MATTER_BYTES, MAX_KEYS, MAX_TAGS, MAX_YAML_DEPTH, NoteError};
 
 /// A note split into its front matter (the YAML text between the fences) and its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,33 +42,119 @@ pub fn split(text: &str) -> Split<'_> {
     no
 }
 
-/// The front matter as a JSON object; empty when absent or not a YAML mapping.
-pub fn metadata(yaml: Option<&str>) -> Map<String, Value> {
-    let Some(yaml) = yaml else { return Map::new() };
+/// Reads front matter: `Ok(Some(map))` for a YAML mapping (or empty text), `Ok(None)` for text
+/// that is not a YAML mapping (kept as part of the body), `Err` for front matter refused by a
+/// limit. The size is checked first, then one pass of a YAML event parser refuses anchors,
+/// aliases, merge keys, deep nesting and too many keys; only then is the text deserialized, so
+/// the value built is never larger than the text.
+pub fn read(yaml: &str) -> Result<Option<Map<String, Value>>, NoteError> {
+    if yaml.len() > MAX_FRONT_MATTER_BYTES {
+        return Err(NoteError::FrontMatterTooLarge { size: yaml.len() });
+    }
     if yaml.trim().is_empty() {
-        return Map::new();
+        return Ok(Some(Map::new()));
+    }
+    if !scan(yaml)? {
+        return Ok(None);
     }
     match serde_norway::from_str::<Value>(yaml) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
+        Ok(Value::Object(m)) => Ok(Some(m)),
+        _ => Ok(None),
     }
 }
 
-/// True when the YAML text is a mapping we could read (or empty).
+/// One frame of the scan: a mapping (which alternates keys and values) or a list.
+struct Frame {
+    mapping: bool,
+    next_is_key: bool,
+}
+
+/// Walks the YAML events once. `Ok(false)` when the text is not YAML or its root is not a
+/// mapping; stops at the first refusal, so nothing past a limit is even read.
+fn scan(yaml: &str) -> Result<bool, NoteError> {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut keys = 0usize;
+    let mut root_seen = false;
+    for event in saphyr_parser::Parser::new_from_str(yaml) {
+        let Ok((event, _)) = event else { return Ok(false) };
+        let (anchor, opens, is_merge) = match &event {
+            Event::Alias(_) => return Err(NoteError::YamlAlias),
+            Event::Scalar(v, style, anchor, _) => (*anchor, None, *style == ScalarStyle::Plain && v == "<<"),
+            Event::SequenceStart(anchor, _) => (*anchor, Some(false), false),
+            Event::MappingStart(anchor, _) => (*anchor, Some(true), false),
+            Event::SequenceEnd | Event::MappingEnd => {
+                stack.pop();
+                continue;
+            }
+            _ => continue,
+        };
+        if anchor != 0 {
+            return Err(NoteError::YamlAnchor);
+        }
+        match stack.last_mut() {
+            None if root_seen => return Ok(false),
+            None => {
+                root_seen = true;
+                if opens != Some(true) {
+                    return Ok(false);
+                }
+            }
+            Some(top) if top.mapping => {
+                if top.next_is_key {
+                    keys += 1;
+                    if keys > MAX_KEYS {
+                        return Err(NoteError::TooManyKeys);
+                    }
+                    if is_merge {
+                        return Err(NoteError::YamlMergeKey);
+                    }
+                }
+                top.next_is_key = !top.next_is_key;
+            }
+            Some(_) => {}
+        }
+        if let Some(mapping) = opens {
+            if stack.len() >= MAX_YAML_DEPTH {
+                return Err(NoteError::YamlTooDeep);
+            }
+            stack.push(Frame {
+                mapping,
+                next_is_key: true,
+            });
+        }
+    }
+    Ok(true)
+}
+
+/// The front matter as a JSON object; empty when absent, not a YAML mapping, or refused.
+pub fn metadata(yaml: Option<&str>) -> Map<String, Value> {
+    yaml.and_then(|y| read(y).ok().flatten()).unwrap_or_default()
+}
+
+/// True when the YAML text is a mapping we could read (or empty) within the limits.
 pub fn is_valid(yaml: &str) -> bool {
-    yaml.trim().is_empty() || matches!(serde_norway::from_str::<Value>(yaml), Ok(Value::Object(_)))
+    matches!(read(yaml), Ok(Some(_)))
 }
 
 /// Tags from a `tags` (or `tag`) field: a list or a comma/space-separated string;
-/// lowercased, leading `#` dropped, deduplicated, in first-seen order.
-pub fn tags(meta: &Map<String, Value>) -> Vec<String> {
+/// lowercased, leading `#` dropped, deduplicated, in first-seen order. More than
+/// [`MAX_TAGS`] distinct tags is an error; the first [`MAX_TAGS`] are returned with it.
+pub fn tags(meta: &Map<String, Value>) -> (Vec<String>, Option<NoteError>) {
     let mut out: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut over = false;
     let raw = meta.get("tags").or_else(|| meta.get("tag"));
     let mut push = |s: &str| {
         let t = s.trim().trim_start_matches('#').trim().to_lowercase();
-        if !t.is_empty() && !out.contains(&t) {
-            out.push(t);
+        if over || t.is_empty() || seen.contains(&t) {
+            return;
         }
+        if out.len() == MAX_TAGS {
+            over = true;
+            return;
+        }
+        seen.insert(t.clone());
+        out.push(t);
     };
     match raw {
         Some(Value::Array(items)) => {
@@ -80,7 +171,7 @@ pub fn tags(meta: &Map<String, Value>) -> Vec<String> {
         Some(Value::Number(n)) => push(&n.to_string()),
         _ => {}
     }
-    out
+    (out, over.then_some(NoteError::TooManyTags))
 }
 
 /// Top-level keys of a YAML mapping written as `key:` at column 0 (what we may replace).
@@ -176,7 +267,7 @@ mod tests {
         ];
         for (meta, want) in cases {
             let m = meta.as_object().unwrap().clone();
-            assert_eq!(tags(&m), want, "{meta}");
+            assert_eq!(tags(&m), (want.iter().map(|t| t.to_string()).collect(), None), "{meta}");
         }
     }
 

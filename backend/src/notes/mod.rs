@@ -1,8 +1,14 @@
 //! What a note's text means: front matter, title, tags and wikilinks.
 
 pub mod frontmatter;
+pub mod limits;
+
+use std::collections::HashSet;
 
 use serde_json::{Map, Value};
+
+use limits::MAX_LINKS;
+pub use limits::NoteError;
 
 use crate::vault::NotePath;
 
@@ -17,15 +23,40 @@ pub struct ParsedNote {
     pub links: Vec<String>,
 }
 
-/// Reads `text` as the note at `path`. Title: front matter `title`, else the first `# ` heading,
-/// else the file stem. (A title passed to `write_note` is stored in the front matter first.)
+/// Reads `text` as the note at `path`, refusing what breaks a limit of [`limits`]. Writes go
+/// through this before anything reaches the disk. Title: front matter `title`, else the first
+/// `# ` heading, else the file stem. (A title passed to `write_note` is stored in the front
+/// matter first.) The caller checks the note's size first.
+pub fn parse_checked(path: &NotePath, text: &str) -> Result<ParsedNote, NoteError> {
+    read(path, text, true)
+}
+
+/// Reads `text` as the note at `path` without refusing anything: front matter that breaks a
+/// limit is treated as part of the body, and links or tags past their cap are dropped. For files
+/// already on disk (reads, reindex), which may predate a limit. Linear in the text's size.
 pub fn parse(path: &NotePath, text: &str) -> ParsedNote {
+    // Lenient reading refuses nothing; the fallback only keeps `parse` total without an unwrap.
+    read(path, text, false).unwrap_or_else(|_| plain_text(path, text))
+}
+
+/// The note as plain text: no front matter, tags or links.
+fn plain_text(path: &NotePath, text: &str) -> ParsedNote {
+    ParsedNote {
+        title: path.stem().to_owned(),
+        tags: Vec::new(),
+        metadata: Map::new(),
+        body: text.to_owned(),
+        links: Vec::new(),
+    }
+}
+
+fn read(path: &NotePath, text: &str, strict: bool) -> Result<ParsedNote, NoteError> {
     let split = frontmatter::split(text);
-    let metadata = frontmatter::metadata(split.yaml);
-    let body = if split.yaml.is_some() && frontmatter::is_valid(split.yaml.unwrap_or("")) {
-        split.body
-    } else {
-        text
+    let (metadata, body) = match split.yaml.map(frontmatter::read) {
+        None | Some(Ok(None)) => (Map::new(), text),
+        Some(Ok(Some(m))) => (m, split.body),
+        Some(Err(e)) if strict => return Err(e),
+        Some(Err(_)) => (Map::new(), text),
     };
     let title = metadata
         .get("title")
@@ -37,23 +68,33 @@ pub fn parse(path: &NotePath, text: &str) -> ParsedNote {
         .filter(|t| !t.is_empty())
         .or_else(|| first_heading(body))
         .unwrap_or_else(|| path.stem().to_owned());
-    let tags = frontmatter::tags(&metadata);
+    let (tags, too_many_tags) = frontmatter::tags(&metadata);
+    if let Some(e) = too_many_tags.filter(|_| strict) {
+        return Err(e);
+    }
     let mut links: Vec<String> = Vec::new();
-    let mut keys: Vec<String> = Vec::new();
+    let mut keys: HashSet<String> = HashSet::new();
     for target in wikilinks(body) {
         let key = link_key(&target);
-        if !key.is_empty() && !keys.contains(&key) {
-            keys.push(key);
-            links.push(target);
+        if key.is_empty() || keys.contains(&key) {
+            continue;
         }
+        if links.len() == MAX_LINKS {
+            if strict {
+                return Err(NoteError::TooManyLinks);
+            }
+            break;
+        }
+        keys.insert(key);
+        links.push(target);
     }
-    ParsedNote {
+    Ok(ParsedNote {
         title,
         tags,
         metadata,
         body: body.to_owned(),
         links,
-    }
+    })
 }
 
 /// The first ATX level-1 heading outside fenced code.
@@ -76,22 +117,36 @@ fn first_heading(body: &str) -> Option<String> {
 }
 
 /// Targets of `[[Target]]`, `[[Target|alias]]`, `[[Target#heading]]` (and `![[…]]` embeds).
+/// One pass: a link is the text between the last `[[` and the next `]]` on the same line, so
+/// no byte is looked at twice however the brackets nest.
 pub fn wikilinks(body: &str) -> Vec<String> {
+    let bytes = body.as_bytes();
     let mut out = Vec::new();
-    let mut rest = body;
-    while let Some(start) = rest.find("[[") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("]]") else { break };
-        let inner = &after[..end];
-        if inner.contains('\n') || inner.contains("[[") {
-            rest = &rest[start + 2..];
-            continue;
+    let mut open: Option<usize> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => open = None,
+            b'[' if bytes.get(i + 1) == Some(&b'[') => {
+                open = Some(i + 2);
+                i += 2;
+                continue;
+            }
+            b']' if bytes.get(i + 1) == Some(&b']') => {
+                if let Some(start) = open.take() {
+                    // Both ends are ASCII brackets, so the slice is on character boundaries.
+                    let inner = &body[start..i];
+                    let target = inner.split(['|', '#', '^']).next().unwrap_or("").trim();
+                    if !target.is_empty() {
+                        out.push(target.to_owned());
+                    }
+                    i += 2;
+                    continue;
+                }
+            }
+            _ => {}
         }
-        let target = inner.split(['|', '#', '^']).next().unwrap_or("").trim();
-        if !target.is_empty() {
-            out.push(target.to_owned());
-        }
-        rest = &after[end + 2..];
+        i += 1;
     }
     out
 }
@@ -153,5 +208,89 @@ mod tests {
         let n = parse(&p("x.md"), "[[A]] [[a]] [[A.md|x]] [[B]]");
         assert_eq!(n.links, ["A", "B"]);
         assert_eq!(link_key(" Foo/Bar.md "), "foo/bar");
+    }
+
+    /// A billion-laughs document: each level names the previous one ten times.
+    fn laughs(levels: usize) -> String {
+        let mut y = String::from("a0: &a0 [lol]\n");
+        for i in 1..levels {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            y.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        y
+    }
+
+    #[test]
+    fn hostile_front_matter_is_refused_by_writes_and_ignored_by_reads() {
+        let path = p("h.md");
+        let deep_flow = format!("k: {}{}\n", "[".repeat(40), "]".repeat(40));
+        let deep_block: String = (0..40).map(|i| format!("{}k{i}:\n", "  ".repeat(i))).collect();
+        let many_keys: String = (0..=limits::MAX_KEYS).map(|i| format!("k{i}: v\n")).collect();
+        let nested_keys: String = (0..=limits::MAX_KEYS).map(|i| format!("  k{i}: v\n")).collect();
+        let many_tags = format!(
+            "tags: [{}]\n",
+            (0..=limits::MAX_TAGS)
+                .map(|i| format!("t{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let cases: Vec<(String, NoteError)> = vec![
+            ("a: &x 1\nb: *x\n".into(), NoteError::YamlAnchor),
+            (laughs(3), NoteError::YamlAnchor),
+            (laughs(9), NoteError::YamlAnchor),
+            ("a: &x [1]\nb: [*x, *x]\n".into(), NoteError::YamlAnchor),
+            ("base: {x: 1}\n<<: {y: 2}\n".into(), NoteError::YamlMergeKey),
+            ("m:\n  <<: {y: 2}\n".into(), NoteError::YamlMergeKey),
+            ("a: !!str &x 1\n".into(), NoteError::YamlAnchor),
+            ("? &k key\n: v\n".into(), NoteError::YamlAnchor),
+            (deep_flow, NoteError::YamlTooDeep),
+            (deep_block, NoteError::YamlTooDeep),
+            (many_keys, NoteError::TooManyKeys),
+            (format!("outer:\n{nested_keys}"), NoteError::TooManyKeys),
+            (many_tags, NoteError::TooManyTags),
+            (
+                format!("t: \"{}\"\n", "x".repeat(limits::MAX_FRONT_MATTER_BYTES)),
+                NoteError::FrontMatterTooLarge {
+                    size: limits::MAX_FRONT_MATTER_BYTES + 6,
+                },
+            ),
+        ];
+        for (yaml, want) in cases {
+            let text = format!("---\n{yaml}---\n# Body\n[[link]]\n");
+            assert_eq!(parse_checked(&path, &text), Err(want), "{yaml:.80}");
+            // Reading a file that already breaks a limit treats its front matter as text.
+            let lenient = parse(&path, &text);
+            if want == NoteError::TooManyTags {
+                assert_eq!(lenient.tags.len(), limits::MAX_TAGS);
+            } else {
+                assert!(lenient.metadata.is_empty() && lenient.body == text, "{yaml:.80}");
+            }
+            assert_eq!(lenient.links, ["link"]);
+        }
+        // "<<" as a quoted key, '&' and '*' inside scalars, and exactly the limits are fine.
+        let fine: String = (0..limits::MAX_KEYS - 1).map(|i| format!("k{i}: v\n")).collect();
+        for yaml in [
+            "\"<<\": 1\nq: 'a &b *c'\nr: a&b*c\n".to_owned(),
+            format!("{fine}d: {}{}\n", "[".repeat(31), "]".repeat(31)),
+        ] {
+            let text = format!("---\n{yaml}---\nbody");
+            assert!(parse_checked(&path, &text).is_ok(), "{yaml:.80}");
+        }
+    }
+
+    #[test]
+    fn hostile_bodies_parse_in_one_pass_and_links_are_capped() {
+        let path = p("h.md");
+        // Nested and unbalanced brackets: no link, or the innermost one.
+        let nested = "[[".repeat(200_000);
+        assert!(wikilinks(&nested).is_empty());
+        let wrapped = format!("{}x{}", "[[".repeat(100_000), "]]".repeat(100_000));
+        assert_eq!(wikilinks(&wrapped), ["x"]);
+        // Exactly the cap, with duplicates by key, is accepted; one more distinct link is not.
+        let at_cap: String = (0..MAX_LINKS).map(|i| format!("[[n{i}]] [[N{i}.md]] ")).collect();
+        assert_eq!(parse_checked(&path, &at_cap).unwrap().links.len(), MAX_LINKS);
+        let over = format!("{at_cap}[[one more]]");
+        assert_eq!(parse_checked(&path, &over), Err(NoteError::TooManyLinks));
+        assert_eq!(parse(&path, &over).links.len(), MAX_LINKS);
     }
 }

@@ -12,6 +12,9 @@ use std::path::{Component, Path, PathBuf};
 pub const MAX_PATH_CHARS: usize = 256;
 /// Longest single segment, in bytes (most file systems allow 255).
 pub const MAX_SEGMENT_BYTES: usize = 255;
+/// Most folders a note may sit in (`a/b/c.md` sits in two). Folders cost inodes and blocks the
+/// byte quota does not see, so their depth is capped here and their number by the folder quota.
+pub const MAX_FOLDER_DEPTH: usize = 16;
 
 /// Why a path was refused. `reason()` is the metric label; `Display` is for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +23,8 @@ pub enum PathError {
     Empty,
     #[error("the path is longer than {MAX_PATH_CHARS} characters")]
     TooLong,
+    #[error("the path is more than {MAX_FOLDER_DEPTH} folders deep")]
+    TooDeep,
     #[error("a path segment is longer than {MAX_SEGMENT_BYTES} bytes")]
     SegmentTooLong,
     #[error("the path must be relative (no leading '/')")]
@@ -45,9 +50,10 @@ pub enum PathError {
 }
 
 /// Every `PathError::reason()` value (for pre-registering the metric's series).
-pub const REJECTION_REASONS: [&str; 13] = [
+pub const REJECTION_REASONS: [&str; 14] = [
     "empty",
     "too_long",
+    "too_deep",
     "segment_too_long",
     "absolute",
     "backslash",
@@ -67,6 +73,7 @@ impl PathError {
         match self {
             PathError::Empty => "empty",
             PathError::TooLong => "too_long",
+            PathError::TooDeep => "too_deep",
             PathError::SegmentTooLong => "segment_too_long",
             PathError::Absolute => "absolute",
             PathError::Backslash => "backslash",
@@ -125,6 +132,11 @@ fn check_segments(s: &str) -> Result<(), PathError> {
     }
     if s.contains([':', '*', '?', '"', '<', '>', '|', '%']) {
         return Err(PathError::ForbiddenCharacter);
+    }
+    // A folder filter of depth MAX_FOLDER_DEPTH has that many separators less one, a note path
+    // that many: both are refused one folder further down.
+    if s.matches('/').count() > MAX_FOLDER_DEPTH {
+        return Err(PathError::TooDeep);
     }
     for seg in s.split('/') {
         if seg.is_empty() {
@@ -282,9 +294,21 @@ mod tests {
             "console.md",
             "x.y.md",
             "com10.md",
+            &format!("{}x.md", "d/".repeat(MAX_FOLDER_DEPTH)),
         ] {
             assert!(NotePath::parse(p).is_ok(), "{p}");
         }
+    }
+
+    #[test]
+    fn depth_is_capped() {
+        let deep = format!("{}x.md", "d/".repeat(MAX_FOLDER_DEPTH + 1));
+        assert_eq!(NotePath::parse(&deep), Err(PathError::TooDeep));
+        assert!(Folder::parse(&"d/".repeat(MAX_FOLDER_DEPTH)).is_ok());
+        assert_eq!(
+            Folder::parse(&"d/".repeat(MAX_FOLDER_DEPTH + 2)),
+            Err(PathError::TooDeep)
+        );
     }
 
     #[test]

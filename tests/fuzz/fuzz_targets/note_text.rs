@@ -1,10 +1,11 @@
 //! Front matter and wikilink parsing (`backend/src/notes/`): any text a user writes must parse
-//! without panicking, the split must be a faithful cut of the text, and rewriting the front
-//! matter must give text that splits back into that front matter and the same body.
+//! without panicking, the split must be a faithful cut of the text, rewriting the front matter
+//! must give text that splits back into that front matter and the same body, and the per-note
+//! caps hold whether the text is written (refused past a cap) or read (cut at the cap).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vaultgate_backend::notes::{self, frontmatter};
+use vaultgate_backend::notes::{self, frontmatter, limits};
 use vaultgate_backend::vault::paths::NotePath;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +15,8 @@ fuzz_target!(|data: &[u8]| {
     if let Some(yaml) = split.yaml {
         assert!(text.contains(yaml));
         let meta = frontmatter::metadata(Some(yaml));
-        let _ = frontmatter::tags(&meta);
+        let (tags, _) = frontmatter::tags(&meta);
+        assert!(tags.len() <= limits::MAX_TAGS);
         if frontmatter::is_valid(yaml) {
             let updated = frontmatter::update(yaml, &[("title".to_owned(), serde_json::json!("Fuzz"))], &["tags"]);
             let joined = frontmatter::join(Some(&updated), split.body);
@@ -24,6 +26,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let path = NotePath::parse("fuzz/note.md").expect("valid path");
     let parsed = notes::parse(&path, text);
+    assert!(parsed.links.len() <= limits::MAX_LINKS && parsed.tags.len() <= limits::MAX_TAGS);
+    // What a write accepts, a read gives back the same way.
+    if let Ok(checked) = notes::parse_checked(&path, text) {
+        assert_eq!(checked, parsed);
+    }
     for link in &parsed.links {
         assert!(
             !link.is_empty() && !link.contains('\n') && !link.contains("]]"),

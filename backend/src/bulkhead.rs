@@ -1,0 +1,253 @@
+//! The bulkhead: the one way request handlers run blocking work (note parsing, SQLite, file I/O).
+//!
+//! [`Bulkhead::run`] waits for one of the caller's own slots (at most `per_user` jobs of one user
+//! at once, so one user's flood queues behind itself instead of in front of everyone), then for a
+//! thread of a bounded pool, and runs the job under a time budget that starts when the request
+//! arrives. A job still running at the deadline has its SQLite statement interrupted (see
+//! [`watch`]); the caller gets [`Refusal::OverBudget`] either way. Work that is not SQLite is
+//! linear in input sizes the limits already cap, so it cannot hold a thread for long.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, InterruptHandle};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::metrics::Metrics;
+
+/// Every `Refusal::reason()` value (for pre-registering the metric's series).
+pub const REJECTION_REASONS: [&str; 4] = ["pool_full", "user_busy", "over_budget", "panicked"];
+
+/// Why the bulkhead did not (or could not finish to) run a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the server is busy; retry in a moment")]
+    PoolFull,
+    #[error("you have too many requests running at once; wait for them to finish and retry")]
+    UserBusy,
+    #[error("the request took longer than the server allows and was stopped; narrow it down and retry")]
+    OverBudget,
+    #[error("internal error; the operation may not have completed")]
+    Panicked,
+}
+
+impl Refusal {
+    /// Low-cardinality label for `vaultgate_backend_rejected_requests_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::PoolFull => "pool_full",
+            Refusal::UserBusy => "user_busy",
+            Refusal::OverBudget => "over_budget",
+            Refusal::Panicked => "panicked",
+        }
+    }
+}
+
+/// How much blocking work may run, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct BulkheadLimits {
+    /// Threads running jobs at once, all users together.
+    pub workers: usize,
+    /// Jobs of one user running at once.
+    pub per_user: usize,
+    /// From a request's arrival to its answer, queueing included.
+    pub budget: Duration,
+}
+
+/// Where a running job's SQLite statement can be interrupted from the waiting side.
+type InterruptSlot = Arc<Mutex<Option<InterruptHandle>>>;
+
+thread_local! {
+    /// The slot of the job running on this thread, if it runs under the bulkhead.
+    static CURRENT: RefCell<Option<InterruptSlot>> = const { RefCell::new(None) };
+}
+
+/// Runs blocking jobs on a bounded pool, a bounded number per user, under a time budget.
+pub struct Bulkhead {
+    limits: BulkheadLimits,
+    pool: Arc<Semaphore>,
+    users: Mutex<HashMap<String, Arc<Semaphore>>>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Bulkhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bulkhead").field("limits", &self.limits).finish()
+    }
+}
+
+/// Users whose semaphores are kept before idle ones are dropped.
+const USER_ENTRIES_KEPT: usize = 4096;
+
+impl Bulkhead {
+    pub fn new(limits: BulkheadLimits, metrics: Metrics) -> Self {
+        Self {
+            pool: Arc::new(Semaphore::new(limits.workers.max(1))),
+            users: Mutex::new(HashMap::new()),
+            limits,
+            metrics,
+        }
+    }
+
+    fn user_semaphore(&self, user: &str) -> Arc<Semaphore> {
+        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        if users.len() >= USER_ENTRIES_KEPT && !users.contains_key(user) {
+            // A semaphore nobody else holds has no job queued or running: forget it.
+            users.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        users
+            .entry(user.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.per_user.max(1))))
+            .clone()
+    }
+
+    fn refuse(&self, r: Refusal) -> Refusal {
+        self.metrics.rejected_requests.with_label_values(&[r.reason()]).inc();
+        tracing::warn!(reason = r.reason(), "request refused by the bulkhead");
+        r
+    }
+
+    /// Runs `job` for `user` on the pool. The job keeps its slots until it really ends, even when
+    /// the caller has stopped waiting, so the pool's bound holds.
+    pub async fn run<T, E>(
+        &self,
+        user: &str,
+        job: impl FnOnce() -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, Refusal>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let deadline = tokio::time::Instant::now() + self.limits.budget;
+        let mine = self.user_semaphore(user);
+        let user_slot: OwnedSemaphorePermit = tokio::time::timeout_at(deadline, mine.acquire_owned())
+            .await
+            .map_err(|_| self.refuse(Refusal::UserBusy))?
+            .map_err(|_| self.refuse(Refusal::PoolFull))?;
+        let thread: OwnedSemaphorePermit = tokio::time::timeout_at(deadline, self.pool.clone().acquire_owned())
+            .await
+            .map_err(|_| self.refuse(Refusal::PoolFull))?
+            .map_err(|_| self.refuse(Refusal::PoolFull))?;
+        let slot: InterruptSlot = Arc::default();
+        let job_slot = slot.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let _slots = (user_slot, thread);
+            let _current = Current::set(job_slot);
+            job()
+        });
+        match tokio::time::timeout_at(deadline, handle).await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(_)) => Err(self.refuse(Refusal::Panicked)),
+            Err(_) => {
+                if let Some(h) = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    h.interrupt();
+                }
+                Err(self.refuse(Refusal::OverBudget))
+            }
+        }
+    }
+}
+
+/// Marks the job running on this thread until dropped (also when the job panics).
+struct Current;
+
+impl Current {
+    fn set(slot: InterruptSlot) -> Self {
+        CURRENT.with(|c| *c.borrow_mut() = Some(slot));
+        Current
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// While alive, lets the bulkhead interrupt `conn`'s statements when the current job runs out of
+/// time. Outside a bulkhead job (reindex, tests) it does nothing.
+pub struct Watch(Option<InterruptSlot>);
+
+/// Registers `conn` as the connection the current job is using.
+pub fn watch(conn: &Connection) -> Watch {
+    let slot = CURRENT.with(|c| c.borrow().clone());
+    if let Some(s) = &slot {
+        *s.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.get_interrupt_handle());
+    }
+    Watch(slot)
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(s) = &self.0 {
+            *s.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+}
+
+/// True when a SQLite error is the interruption [`Bulkhead::run`] caused.
+pub fn is_interrupt(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query that would run for minutes: counting to ten billion.
+    const ENDLESS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000000)
+                           SELECT count(*) FROM c";
+
+    fn bulkhead(workers: usize, per_user: usize, budget_ms: u64) -> Arc<Bulkhead> {
+        let limits = BulkheadLimits {
+            workers,
+            per_user,
+            budget: Duration::from_millis(budget_ms),
+        };
+        Arc::new(Bulkhead::new(limits, Metrics::new()))
+    }
+
+    fn endless_query() -> Result<i64, rusqlite::Error> {
+        let conn = Connection::open_in_memory()?;
+        let _watch = watch(&conn);
+        conn.query_row(ENDLESS, [], |r| r.get(0))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_over_budget_is_interrupted_and_frees_its_thread() {
+        let b = bulkhead(1, 1, 300);
+        assert_eq!(b.run("alice", endless_query).await.err(), Some(Refusal::OverBudget));
+        // With one thread, the next job gets it only if the interrupted query really ended.
+        assert_eq!(b.run("bob", || Ok::<_, ()>(1)).await, Ok(Ok(1)));
+        assert_eq!(b.metrics.rejected_requests.with_label_values(&["over_budget"]).get(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_users_slow_work_does_not_hold_up_another_user() {
+        let b = bulkhead(2, 1, 1500);
+        let alice = {
+            let b = b.clone();
+            tokio::spawn(async move { b.run("alice", endless_query).await })
+        };
+        // Alice's second job waits for her first, and runs out of time waiting.
+        let alice_again = {
+            let b = b.clone();
+            tokio::spawn(async move { b.run("alice", || Ok::<_, ()>(1)).await })
+        };
+        // Bob has his own slot and a thread of his own.
+        assert_eq!(b.run("bob", || Ok::<_, ()>(2)).await, Ok(Ok(2)));
+        assert_eq!(alice.await.unwrap().err(), Some(Refusal::OverBudget));
+        let again = alice_again.await.unwrap();
+        assert!(again == Ok(Ok(1)) || again == Err(Refusal::UserBusy), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_an_error_not_a_crash() {
+        let b = bulkhead(1, 1, 1000);
+        let out: Result<Result<(), ()>, Refusal> = b.run("alice", || panic!("boom")).await;
+        assert_eq!(out, Err(Refusal::Panicked));
+        assert_eq!(b.run("alice", || Ok::<_, ()>(3)).await, Ok(Ok(3)));
+    }
+}
