@@ -38,9 +38,27 @@ pub struct Cli {
     #[arg(long, env = "VAULT_BASE_PATH", default_value = "./data/vaults", global = true)]
     pub vault_base_path: PathBuf,
 
-    /// The SQLite index (rebuildable from the vault files at any time).
+    /// Where the SQLite index lives (rebuildable from the vault files at any time): one database
+    /// per user in the directory `<name>.d` beside this path (`./data/index.d/<user>.db`), or in
+    /// this directory itself when it is one or ends in '/'.
     #[arg(long, env = "DATABASE_PATH", default_value = "./data/index.db", global = true)]
     pub database_path: PathBuf,
+
+    /// Most per-user index databases kept open at once (each holds up to five file descriptors).
+    #[arg(long, env = "INDEX_OPEN_MAX", default_value_t = 128, global = true)]
+    pub index_open_max: u64,
+
+    /// Seconds after which an unused per-user index database is closed.
+    #[arg(long, env = "INDEX_IDLE_SECS", default_value_t = 60, global = true)]
+    pub index_idle_secs: u64,
+
+    /// Most requests of one user the backend works on at once; more wait (see USER_QUEUE_MS).
+    #[arg(long, env = "USER_CONCURRENCY", default_value_t = 4, global = true)]
+    pub user_concurrency: u32,
+
+    /// How long a request over USER_CONCURRENCY waits for a turn before it is refused (429).
+    #[arg(long, env = "USER_QUEUE_MS", default_value_t = 2000, global = true)]
+    pub user_queue_ms: u64,
 
     /// Largest note, in bytes, front matter included.
     #[arg(long, env = "NOTE_MAX_BYTES", default_value_t = 1024 * 1024, global = true)]
@@ -77,6 +95,23 @@ pub enum Command {
         #[arg(long)]
         user: Option<String>,
     },
+    /// Write one user's notes (Markdown files as they are, front matter included) as a zip.
+    Export {
+        /// The user whose vault to export.
+        #[arg(long)]
+        user: String,
+        /// The zip file to write.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Delete one user's vault folder and index database.
+    DeleteUser {
+        /// The user to delete.
+        user: String,
+        /// Confirms the deletion; without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Limits applied to every write.
@@ -96,6 +131,8 @@ pub struct Settings {
     pub database_path: PathBuf,
     pub limits: Limits,
     pub allowed_hosts: Vec<String>,
+    pub index: crate::index::IndexOptions,
+    pub admission: crate::admission::AdmissionOptions,
 }
 
 /// Why the configuration cannot be used; printed, then the process exits.
@@ -125,6 +162,9 @@ impl Cli {
             ("NOTE_MAX_BYTES", self.note_max_bytes),
             ("USER_MAX_NOTES", self.user_max_notes),
             ("USER_MAX_BYTES", self.user_max_bytes),
+            ("INDEX_OPEN_MAX", self.index_open_max),
+            ("INDEX_IDLE_SECS", self.index_idle_secs),
+            ("USER_CONCURRENCY", u64::from(self.user_concurrency)),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -145,10 +185,18 @@ impl Cli {
                 std::env::var("PUBLIC_URL").ok().as_deref(),
                 std::env::var("SPACE_HOST").ok().as_deref(),
             ),
+            index: crate::index::IndexOptions {
+                open_max: self.index_open_max,
+                idle: std::time::Duration::from_secs(self.index_idle_secs),
+            },
+            admission: crate::admission::AdmissionOptions {
+                per_user: self.user_concurrency,
+                wait: std::time::Duration::from_millis(self.user_queue_ms),
+            },
         })
     }
 
-    /// The user named by `reindex --user`, checked.
+    /// The user named by `reindex --user`, `export` or `delete-user`, checked.
     pub fn reindex_user(user: Option<&str>) -> Result<Option<UserId>, ConfigError> {
         Ok(user.map(UserId::parse).transpose()?)
     }

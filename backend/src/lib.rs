@@ -1,11 +1,13 @@
 //! vaultgate's backend: user-scoped Markdown vaults, a SQLite FTS5 index, MCP tools and a REST
 //! API, trusting nobody but a valid identity assertion from the gateway.
 
+pub mod admission;
 pub mod api;
 pub mod config;
 pub mod http;
 pub mod identity;
 pub mod index;
+pub mod lifecycle;
 pub mod mcp;
 pub mod metrics;
 pub mod notes;

@@ -245,7 +245,7 @@ impl NoteService {
             .map_err(|e| self.vault_err(user, &path, e))?;
         let content = String::from_utf8_lossy(&bytes).into_owned();
         let parsed = notes::parse(&path, &content);
-        let links = Self::db(self.index.read(|c| {
+        let links = Self::db(self.index.read(user, |c| {
             parsed
                 .links
                 .iter()
@@ -293,7 +293,7 @@ impl NoteService {
         };
         let mut notes = Self::db(
             self.index
-                .read(|c| index::list(c, user.as_str(), &folder, &after, limit + 1)),
+                .read(user, |c| index::list(c, user.as_str(), &folder, &after, limit + 1)),
         )?;
         let next_cursor = if notes.len() > limit {
             notes.truncate(limit);
@@ -440,7 +440,7 @@ impl NoteService {
         if let Some(u) = self.usage.lock().unwrap_or_else(|e| e.into_inner()).get(user.as_str()) {
             return Ok(*u);
         }
-        let u = Self::db(self.index.read(|c| index::usage(c, user.as_str())))?;
+        let u = Self::db(self.index.read(user, |c| index::usage(c, user.as_str())))?;
         self.usage
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -497,7 +497,7 @@ impl NoteService {
         let parsed = notes::parse(path, &String::from_utf8_lossy(&bytes));
         Self::db(
             self.index
-                .write(|tx| index::upsert(tx, user.as_str(), path, &parsed, stamp, &hash)),
+                .write(user, |tx| index::upsert(tx, user.as_str(), path, &parsed, stamp, &hash)),
         )?;
         if existing.is_none() {
             self.metrics.index_notes.inc();
@@ -539,7 +539,7 @@ impl NoteService {
         let (bytes, _) = self.vault.read(user, &to).map_err(|e| self.vault_err(user, &to, e))?;
         let hash = content_hash(&bytes);
         let parsed = notes::parse(&to, &String::from_utf8_lossy(&bytes));
-        Self::db(self.index.write(|tx| {
+        Self::db(self.index.write(user, |tx| {
             index::remove(tx, user.as_str(), from.as_str())?;
             index::upsert(tx, user.as_str(), &to, &parsed, stamp, &hash)
         }))?;
@@ -569,7 +569,10 @@ impl NoteService {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(user.as_str());
-        let removed = Self::db(self.index.write(|tx| index::remove(tx, user.as_str(), path.as_str())))?;
+        let removed = Self::db(
+            self.index
+                .write(user, |tx| index::remove(tx, user.as_str(), path.as_str())),
+        )?;
         if removed {
             self.metrics.index_notes.dec();
         }
@@ -603,13 +606,16 @@ impl NoteService {
             folder: self.folder(user, folder)?,
             limit,
         };
-        Self::db(self.index.read(|c| index::search::search(c, user.as_str(), &req, &fts)))
+        Self::db(
+            self.index
+                .read(user, |c| index::search::search(c, user.as_str(), &req, &fts)),
+        )
     }
 
     /// Notes linking to `path`.
     pub fn backlinks(&self, user: &UserId, raw_path: &str) -> Result<Vec<Backlink>, ServiceError> {
         let path = self.note_path(user, raw_path)?;
-        Self::db(self.index.read(|c| {
+        Self::db(self.index.read(user, |c| {
             if index::summary_of(c, user.as_str(), path.as_str())?.is_none() {
                 return Ok(None);
             }
@@ -620,7 +626,7 @@ impl NoteService {
 
     /// The user's tags with counts.
     pub fn tags(&self, user: &UserId) -> Result<Vec<TagCount>, ServiceError> {
-        Self::db(self.index.read(|c| index::tags(c, user.as_str())))
+        Self::db(self.index.read(user, |c| index::tags(c, user.as_str())))
     }
 }
 
@@ -655,7 +661,7 @@ mod tests {
 
     fn service(dir: &std::path::Path, limits: Limits) -> NoteService {
         let vault = Vault::open(&dir.join("vaults")).unwrap();
-        let index = Index::open(&dir.join("index.db")).unwrap();
+        let index = Index::open(&dir.join("index.db"), crate::index::IndexOptions::default()).unwrap();
         NoteService::new(vault, index, limits, Metrics::new())
     }
 
