@@ -27,6 +27,15 @@ pub struct Stats {
     pub unchanged: usize,
 }
 
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Self) {
+        self.added += o.added;
+        self.updated += o.updated;
+        self.removed += o.removed;
+        self.unchanged += o.unchanged;
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReindexError {
     #[error("vault: {0}")]
@@ -98,13 +107,32 @@ pub fn reconcile(vault: &Vault, index: &Index) -> Result<Stats, ReindexError> {
                 .map_err(io_err("removing", &index.path_of(&u)))?;
         }
     }
+    // Users are independent (one database each): one thread per core.
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(users.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let parts: Vec<Result<Stats, ReindexError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<Stats, ReindexError> {
+                    let mut stats = Stats::default();
+                    while let Some(user) = users.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                        stats += reconcile_user(vault, index, user)?;
+                    }
+                    Ok(stats)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(ReindexError::Panicked)))
+            .collect()
+    });
     let mut stats = Stats::default();
-    for user in users {
-        let s = reconcile_user(vault, index, &user)?;
-        stats.added += s.added;
-        stats.updated += s.updated;
-        stats.removed += s.removed;
-        stats.unchanged += s.unchanged;
+    for s in parts {
+        stats += s?;
     }
     Ok(stats)
 }

@@ -10,12 +10,30 @@ use serde_json::json;
 
 /// Words both users write, so every query below matches notes of both.
 const NOTES: &[(&str, &str)] = &[
-    ("garden/tomato.md", "---\ntags: [food, garden]\n---\n# Tomato\nRed tomato in the garden, tomato sauce."),
-    ("garden/basil.md", "---\ntags: [garden]\n---\n# Basil\nBasil grows beside the tomato plants in summer."),
-    ("kitchen/sauce.md", "---\ntags: [food]\n---\n# Sauce\nA tomato sauce with garlic, basil and secret spices."),
-    ("kitchen/bread.md", "# Bread\nBread, butter and a secret recipe for sourdough."),
-    ("notes/secret.md", "# Secret\nThe secret word is swordfish; secretary meets secretly."),
-    ("notes/long.md", "# Long\nA long note about the garden, the kitchen, tomatoes, basil, bread, weather, soil and rain in spring and summer."),
+    (
+        "garden/tomato.md",
+        "---\ntags: [food, garden]\n---\n# Tomato\nRed tomato in the garden, tomato sauce.",
+    ),
+    (
+        "garden/basil.md",
+        "---\ntags: [garden]\n---\n# Basil\nBasil grows beside the tomato plants in summer.",
+    ),
+    (
+        "kitchen/sauce.md",
+        "---\ntags: [food]\n---\n# Sauce\nA tomato sauce with garlic, basil and secret spices.",
+    ),
+    (
+        "kitchen/bread.md",
+        "# Bread\nBread, butter and a secret recipe for sourdough.",
+    ),
+    (
+        "notes/secret.md",
+        "# Secret\nThe secret word is swordfish; secretary meets secretly.",
+    ),
+    (
+        "notes/long.md",
+        "# Long\nA long note about the garden, the kitchen, tomatoes, basil, bread, weather, soil and rain in spring and summer.",
+    ),
 ];
 
 /// Single words, phrases, prefixes, OR, tag and folder filters.
@@ -77,7 +95,12 @@ fn churn(b: &Backend, user: &str) {
     for i in 6..12 {
         b.ok(user, "delete_note", json!({"path": format!("churn/n{i}.md")}));
     }
-    write(b, user, "kitchen/sauce.md", "# Sauce\nsecret tomato sauce, nothing else");
+    write(
+        b,
+        user,
+        "kitchen/sauce.md",
+        "# Sauce\nsecret tomato sauce, nothing else",
+    );
 }
 
 #[test]
@@ -101,7 +124,11 @@ fn one_users_results_do_not_move_when_another_user_writes_the_same_words() {
     // while bob changes his.
     let alice_before = results(&b, "alice");
     churn(&b, "bob");
-    assert_eq!(results(&b, "alice"), alice_before, "alice's results moved with bob's notes");
+    assert_eq!(
+        results(&b, "alice"),
+        alice_before,
+        "alice's results moved with bob's notes"
+    );
 
     // Through MCP too (same service, but the tool is what models call).
     let hits = |user: &str| b.ok(user, "search_notes", json!({"query": "secr*", "limit": 100}));
