@@ -48,7 +48,7 @@ pub fn open(settings: &Settings, metrics: Metrics) -> Result<NoteService, StartE
         path: settings.database_path.display().to_string(),
         source,
     })?;
-    Ok(NoteService::new(vault, index, settings.limits, metrics))
+    Ok(NoteService::new(vault, index, settings.limits, metrics).with_admission(settings.admission))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use vaultgate_shared::UserId;
 
+use crate::admission::{Admission, AdmissionOptions};
 use crate::config::Limits;
 use crate::index::{self, Backlink, Index, NoteSummary, SearchHit, SearchRequest, TagCount};
 use crate::metrics::Metrics;
@@ -167,6 +168,7 @@ pub struct NoteService {
     index: Index,
     limits: Limits,
     metrics: Metrics,
+    admission: Admission,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Per-user (note count, bytes), loaded from the index on first use and kept current by the
     /// writes, which all hold the user's lock.
@@ -186,9 +188,21 @@ impl NoteService {
             index,
             limits,
             metrics,
+            admission: Admission::new(AdmissionOptions::default()),
             locks: Mutex::new(HashMap::new()),
             usage: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Replaces the default per-user concurrency cap.
+    pub fn with_admission(mut self, options: AdmissionOptions) -> Self {
+        self.admission = Admission::new(options);
+        self
+    }
+
+    /// The per-user concurrency cap callers take a turn from before running an operation.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     pub fn vault(&self) -> &Vault {

@@ -155,14 +155,19 @@ impl VaultTools {
         let metrics = self.service.metrics().clone();
         let result = match caller(ctx) {
             None => failure("unauthorized", "this request carries no verified identity"),
-            Some(user) => {
-                let service = self.service.clone();
-                match tokio::task::spawn_blocking(move || f(&service, &user)).await {
-                    Ok(Ok(v)) => answer(v),
-                    Ok(Err(e)) => failure(e.code(), &e.to_string()),
-                    Err(_) => failure("internal", "internal error; the operation may not have completed"),
+            Some(user) => match self.service.admission().enter(&user).await {
+                Err(busy) => failure("busy", &busy.to_string()),
+                Ok(turn) => {
+                    let service = self.service.clone();
+                    let done = tokio::task::spawn_blocking(move || f(&service, &user)).await;
+                    drop(turn);
+                    match done {
+                        Ok(Ok(v)) => answer(v),
+                        Ok(Err(e)) => failure(e.code(), &e.to_string()),
+                        Err(_) => failure("internal", "internal error; the operation may not have completed"),
+                    }
                 }
-            }
+            },
         };
         let outcome = if result.is_error == Some(true) {
             result
@@ -193,6 +198,7 @@ fn outcome_label(code: &str) -> &'static str {
         "quota_exceeded" => "quota_exceeded",
         "bad_request" => "bad_request",
         "unauthorized" => "unauthorized",
+        "busy" => "busy",
         _ => "error",
     }
 }
