@@ -249,6 +249,13 @@ fn start(bin: &Path, data: &Path, client: &Client) -> (Server, Duration) {
 }
 
 fn tool(client: &Client, url: &str, key: &IdentityKey, user: &str, name: &str, args: Value) -> Value {
+    let v = call(client, url, key, user, name, args);
+    assert!(v["result"]["isError"] != true, "{name} failed: {v}");
+    v
+}
+
+/// A tool call whose answer may be a tool error.
+fn call(client: &Client, url: &str, key: &IdentityKey, user: &str, name: &str, args: Value) -> Value {
     let id = UserId::parse(user).unwrap();
     let r = client
         .post(format!("{url}/mcp"))
@@ -259,9 +266,7 @@ fn tool(client: &Client, url: &str, key: &IdentityKey, user: &str, name: &str, a
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": args}}))
         .send()
         .unwrap();
-    let v: Value = r.json().unwrap();
-    assert!(v["result"]["isError"] != true, "{name} failed: {v}");
-    v
+    r.json().unwrap()
 }
 
 #[derive(Clone, Copy)]
@@ -348,9 +353,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|_| tmp.path().to_path_buf());
     let _ = std::fs::remove_dir_all(data.join("vaults"));
-    for f in ["index.db", "index.db-wal", "index.db-shm"] {
-        let _ = std::fs::remove_file(data.join(f));
-    }
+    let _ = std::fs::remove_dir_all(data.join("index.d"));
     let corpus = Corpus::new();
     let key = IdentityKey::new(SECRET.as_bytes()).unwrap();
     let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
@@ -503,9 +506,12 @@ fn search_part(
         read.to_string(),
     );
 
-    // 4. The floor: one bare FTS5 table, same corpus, same queries, LIMIT 10, bm25, snippet().
+    let noisy = (users.len() >= 2).then(|| noisy_neighbour(client, &server.url, key, users, qs, corpus));
+
+    // 4. The floor: one bare FTS5 table built from one user's notes (each user's index holds
+    // just that user's), same queries, LIMIT 10, bm25, snippet().
     let t = Instant::now();
-    let floor = build_floor(&data.join("floor.db"), all);
+    let floor = build_floor(&data.join("floor.db"), &all[..notes_n.min(all.len())]);
     let floor_build = t.elapsed();
     for q in qs.iter().take(20) {
         floor_query(&floor, q);
@@ -532,7 +538,7 @@ fn search_part(
         mcp.to_string(),
     );
     row(
-        &format!("bare in-process FTS5 floor (one table, all {} notes)", all.len()),
+        &format!("bare in-process FTS5 floor (one table, one user's {notes_n} notes)"),
         format!("{fl} (table built in {:.1} s)", floor_build.as_secs_f64()),
     );
     row("MCP median / floor median", format!("{:.2}×", mcp.median / fl.median));
@@ -543,7 +549,58 @@ fn search_part(
             mcp_common.median, mcp_common.p99, fl_common.median, fl_common.p99
         ),
     );
+    if let Some((quiet, loud, heavy)) = noisy {
+        row(
+            "noisy neighbour: another user's `search_notes` alone / while one user runs 10× its share of commonest-word searches",
+            format!(
+                "alone {quiet} / with the neighbour {loud} (p99 {:.2}×; neighbour served {heavy} searches)",
+                loud.p99 / quiet.p99
+            ),
+        );
+    }
     mcp
+}
+
+/// One user (`users[0]`) floods heavy searches (the commonest words, ten loops at once) while
+/// another (`users[1]`) searches one query at a time: that user's latency alone and under the
+/// flood, and how many searches the flood got through.
+fn noisy_neighbour(
+    client: &Client,
+    url: &str,
+    key: &IdentityKey,
+    users: &[String],
+    qs: &[String],
+    corpus: &Corpus,
+) -> (Stats, Stats, usize) {
+    let victim = [users[1].clone()];
+    let quiet = measure_mcp_search(client, url, key, &victim, qs);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let served = std::sync::atomic::AtomicUsize::new(0);
+    let loud = std::thread::scope(|s| {
+        for t in 0..10 {
+            let (stop, served) = (&stop, &served);
+            s.spawn(move || {
+                let mut i = t;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let q = corpus.words[i % 30].clone();
+                    let args = json!({"query": q, "limit": 100});
+                    let v = call(client, url, key, &users[0], "search_notes", args);
+                    if v["result"]["isError"] != json!(true) {
+                        served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    i += 7;
+                }
+            });
+        }
+        let loud = measure_mcp_search(client, url, key, &victim, qs);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        loud
+    });
+    eprintln!(
+        "noisy neighbour: victim p99 alone {:.2} ms, under flood {:.2} ms",
+        quiet.p99, loud.p99
+    );
+    (quiet, loud, served.into_inner())
 }
 
 /// `write_note` throughput with fsync, against the disk's own floor.

@@ -25,7 +25,7 @@ pub const REJECTION_REASONS: [&str; 4] = ["pool_full", "user_busy", "over_budget
 pub enum Refusal {
     #[error("the server is busy; retry in a moment")]
     PoolFull,
-    #[error("you have too many requests running at once; wait for them to finish and retry")]
+    #[error("too many of your requests are in progress at once; retry in a moment")]
     UserBusy,
     #[error("the request took longer than the server allows and was stopped; narrow it down and retry")]
     OverBudget,
@@ -52,6 +52,8 @@ pub struct BulkheadLimits {
     pub workers: usize,
     /// Jobs of one user running at once.
     pub per_user: usize,
+    /// How long a job over `per_user` waits for one of its user's slots before it is refused.
+    pub user_wait: Duration,
     /// From a request's arrival to its answer, queueing included.
     pub budget: Duration,
 }
@@ -122,7 +124,8 @@ impl Bulkhead {
     {
         let deadline = tokio::time::Instant::now() + self.limits.budget;
         let mine = self.user_semaphore(user);
-        let user_slot: OwnedSemaphorePermit = tokio::time::timeout_at(deadline, mine.acquire_owned())
+        let user_deadline = deadline.min(tokio::time::Instant::now() + self.limits.user_wait);
+        let user_slot: OwnedSemaphorePermit = tokio::time::timeout_at(user_deadline, mine.acquire_owned())
             .await
             .map_err(|_| self.refuse(Refusal::UserBusy))?
             .map_err(|_| self.refuse(Refusal::PoolFull))?;
@@ -204,6 +207,7 @@ mod tests {
         let limits = BulkheadLimits {
             workers,
             per_user,
+            user_wait: Duration::from_millis(budget_ms),
             budget: Duration::from_millis(budget_ms),
         };
         Arc::new(Bulkhead::new(limits, Metrics::new()))

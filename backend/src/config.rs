@@ -40,9 +40,27 @@ pub struct Cli {
     #[arg(long, env = "VAULT_BASE_PATH", default_value = "./data/vaults", global = true)]
     pub vault_base_path: PathBuf,
 
-    /// The SQLite index (rebuildable from the vault files at any time).
+    /// Where the SQLite index lives (rebuildable from the vault files at any time): one database
+    /// per user in the directory `<name>.d` beside this path (`./data/index.d/<user>.db`), or in
+    /// this directory itself when it is one or ends in '/'.
     #[arg(long, env = "DATABASE_PATH", default_value = "./data/index.db", global = true)]
     pub database_path: PathBuf,
+
+    /// Most per-user index databases kept open at once (each holds up to five file descriptors).
+    #[arg(long, env = "INDEX_OPEN_MAX", default_value_t = 128, global = true)]
+    pub index_open_max: u64,
+
+    /// Seconds after which an unused per-user index database is closed.
+    #[arg(long, env = "INDEX_IDLE_SECS", default_value_t = 60, global = true)]
+    pub index_idle_secs: u64,
+
+    /// Most requests of one user the backend works on at once; more wait (see USER_QUEUE_MS).
+    #[arg(long, env = "USER_CONCURRENCY", default_value_t = 4, global = true)]
+    pub user_concurrency: u32,
+
+    /// How long a request over USER_CONCURRENCY waits for a turn before it is refused (429).
+    #[arg(long, env = "USER_QUEUE_MS", default_value_t = 2000, global = true)]
+    pub user_queue_ms: u64,
 
     /// Largest note, in bytes, front matter included.
     #[arg(long, env = "NOTE_MAX_BYTES", default_value_t = 1024 * 1024, global = true)]
@@ -63,10 +81,6 @@ pub struct Cli {
     /// Threads running blocking work (parsing, SQLite, file I/O) for requests, all users together.
     #[arg(long, env = "BACKEND_WORKERS", default_value_t = 8, global = true)]
     pub workers: usize,
-
-    /// Requests of one user doing blocking work at once; more wait for their own turn.
-    #[arg(long, env = "BACKEND_USER_WORKERS", default_value_t = 4, global = true)]
-    pub user_workers: usize,
 
     /// Time a request may take, queueing included, before it is stopped and answered 503.
     #[arg(long, env = "BACKEND_REQUEST_BUDGET_MS", default_value_t = 5000, global = true)]
@@ -95,6 +109,23 @@ pub enum Command {
         #[arg(long)]
         user: Option<String>,
     },
+    /// Write one user's notes (Markdown files as they are, front matter included) as a zip.
+    Export {
+        /// The user whose vault to export.
+        #[arg(long)]
+        user: String,
+        /// The zip file to write.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Delete one user's vault folder and index database.
+    DeleteUser {
+        /// The user to delete.
+        user: String,
+        /// Confirms the deletion; without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Limits applied to every write.
@@ -116,6 +147,7 @@ pub struct Settings {
     pub limits: Limits,
     pub bulkhead: BulkheadLimits,
     pub allowed_hosts: Vec<String>,
+    pub index: crate::index::IndexOptions,
 }
 
 /// Why the configuration cannot be used; printed, then the process exits.
@@ -147,8 +179,10 @@ impl Cli {
             ("USER_MAX_BYTES", self.user_max_bytes),
             ("USER_MAX_FOLDERS", self.user_max_folders),
             ("BACKEND_WORKERS", self.workers as u64),
-            ("BACKEND_USER_WORKERS", self.user_workers as u64),
+            ("USER_CONCURRENCY", u64::from(self.user_concurrency)),
             ("BACKEND_REQUEST_BUDGET_MS", self.request_budget_ms),
+            ("INDEX_OPEN_MAX", self.index_open_max),
+            ("INDEX_IDLE_SECS", self.index_idle_secs),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -167,7 +201,8 @@ impl Cli {
             },
             bulkhead: BulkheadLimits {
                 workers: self.workers,
-                per_user: self.user_workers,
+                per_user: self.user_concurrency as usize,
+                user_wait: std::time::Duration::from_millis(self.user_queue_ms),
                 budget: std::time::Duration::from_millis(self.request_budget_ms),
             },
             allowed_hosts: allowed_hosts(
@@ -175,10 +210,14 @@ impl Cli {
                 std::env::var("PUBLIC_URL").ok().as_deref(),
                 std::env::var("SPACE_HOST").ok().as_deref(),
             ),
+            index: crate::index::IndexOptions {
+                open_max: self.index_open_max,
+                idle: std::time::Duration::from_secs(self.index_idle_secs),
+            },
         })
     }
 
-    /// The user named by `reindex --user`, checked.
+    /// The user named by `reindex --user`, `export` or `delete-user`, checked.
     pub fn reindex_user(user: Option<&str>) -> Result<Option<UserId>, ConfigError> {
         Ok(user.map(UserId::parse).transpose()?)
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod identity;
 pub mod index;
+pub mod lifecycle;
 pub mod mcp;
 pub mod metrics;
 pub mod notes;

@@ -1,9 +1,10 @@
-//! `vaultgate-backend [serve]` and `vaultgate-backend reindex [--user ID]`.
+//! `vaultgate-backend [serve]`, `reindex [--user ID]`, `export --user ID -o FILE` and
+//! `delete-user ID --yes`.
 
 use std::process::ExitCode;
 
-use vaultgate_backend::config::{Cli, Command};
-use vaultgate_backend::{metrics::Metrics, reindex, server};
+use vaultgate_backend::config::{Cli, Command, Settings};
+use vaultgate_backend::{lifecycle, metrics::Metrics, reindex, server};
 
 fn main() -> ExitCode {
     let cli: Cli = vaultgate_shared::config::parse();
@@ -12,52 +13,72 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    match &cli.command {
-        Some(Command::Reindex { user }) => {
-            let user = match Cli::reindex_user(user.as_deref()) {
-                Ok(u) => u,
-                Err(e) => return fail(&e),
-            };
-            let started = std::time::Instant::now();
-            let rebuilt = match &user {
-                Some(user) => server::open(&settings, Metrics::new())
-                    .map_err(|e| e.to_string())
-                    .and_then(|notes| {
-                        reindex::rebuild_user(notes.vault(), notes.index(), user, true).map_err(|e| e.to_string())
-                    }),
-                None => server::open_vault(&settings)
-                    .map_err(|e| e.to_string())
-                    .and_then(|vault| {
-                        reindex::rebuild_all(&vault, &settings.database_path, true).map_err(|e| e.to_string())
-                    }),
-            };
-            match rebuilt {
-                Ok(n) => {
-                    tracing::info!(
-                        notes = n,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "index rebuilt"
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
-        }
+    let done = match &cli.command {
+        Some(Command::Reindex { user }) => reindex(&settings, user.as_deref()),
+        Some(Command::Export { user, output }) => export(&settings, user, output),
+        Some(Command::DeleteUser { user, yes }) => delete_user(&settings, user, *yes),
         None | Some(Command::Serve) => {
             let key = match cli.identity_key() {
                 Ok(k) => k,
                 Err(e) => return fail(&e),
             };
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(r) => r,
-                Err(e) => return fail(&e),
-            };
-            match runtime.block_on(server::run(settings, key)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(&e),
-            }
+            tokio::runtime::Runtime::new()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(server::run(settings, key)).map_err(|e| e.to_string()))
+        }
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn reindex(settings: &Settings, user: Option<&str>) -> Result<(), String> {
+    let user = Cli::reindex_user(user).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let n = match &user {
+        Some(user) => {
+            let notes = server::open(settings, Metrics::new()).map_err(|e| e.to_string())?;
+            reindex::rebuild_user(notes.vault(), notes.index(), user, true)
+        }
+        None => {
+            let vault = server::open_vault(settings).map_err(|e| e.to_string())?;
+            reindex::rebuild_all(&vault, &settings.database_path, true)
         }
     }
+    .map_err(|e| e.to_string())?;
+    tracing::info!(
+        notes = n,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "index rebuilt"
+    );
+    Ok(())
+}
+
+fn export(settings: &Settings, user: &str, output: &std::path::Path) -> Result<(), String> {
+    let user = Cli::reindex_user(Some(user))
+        .map_err(|e| e.to_string())?
+        .ok_or("--user")?;
+    let vault = server::open_vault(settings).map_err(|e| e.to_string())?;
+    let file = std::fs::File::create(output).map_err(|e| format!("creating {}: {e}", output.display()))?;
+    let n = lifecycle::export_zip(&vault, &user, std::io::BufWriter::new(file)).map_err(|e| e.to_string())?;
+    tracing::info!(user = %user, notes = n, output = %output.display(), "vault exported");
+    Ok(())
+}
+
+fn delete_user(settings: &Settings, user: &str, yes: bool) -> Result<(), String> {
+    let user = Cli::reindex_user(Some(user))
+        .map_err(|e| e.to_string())?
+        .ok_or("user")?;
+    if !yes {
+        return Err(format!(
+            "this deletes every note of '{user}' and its index; run again with --yes to confirm"
+        ));
+    }
+    let vault = server::open_vault(settings).map_err(|e| e.to_string())?;
+    let existed = lifecycle::delete_user(&vault, &settings.database_path, &user).map_err(|e| e.to_string())?;
+    tracing::warn!(target: "audit", event = "user_deleted", user = %user, had_vault = existed, "user deleted");
+    Ok(())
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {

@@ -45,7 +45,7 @@ pub fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
 /// Opens the vault and the index (creating both when missing).
 pub fn open(settings: &Settings, metrics: Metrics) -> Result<NoteService, StartError> {
     let vault = open_vault(settings)?;
-    let index = Index::open(&settings.database_path).map_err(|source| StartError::Index {
+    let index = Index::open(&settings.database_path, settings.index).map_err(|source| StartError::Index {
         path: settings.database_path.display().to_string(),
         source,
     })?;
@@ -94,6 +94,19 @@ pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError>
     metrics.index_notes.set(notes.index().total_notes().unwrap_or_default());
     let notes = Arc::new(notes);
     let bulkhead = Arc::new(Bulkhead::new(settings.bulkhead, metrics.clone()));
+    // Closes per-user databases that went idle even when no request comes to trigger it.
+    let maintenance = {
+        let notes = notes.clone();
+        let every = (settings.index.idle / 2).max(std::time::Duration::from_secs(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let notes = notes.clone();
+                let _ = tokio::task::spawn_blocking(move || notes.index().maintain()).await;
+            }
+        })
+    };
     // JSON escaping can double a note's size; leave room for the other fields.
     let max_body = (settings.limits.note_max_bytes as usize).saturating_mul(2) + 64 * 1024;
     let app = Arc::new(App {
@@ -150,6 +163,7 @@ pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError>
     let _ = stop_tx.send(true);
     let _ = main_task.await;
     let _ = admin_task.await;
+    maintenance.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -73,7 +73,8 @@ impl ServiceError {
             ServiceError::Note(e) if e.is_size() => "too_large",
             ServiceError::Note(_) => "bad_request",
             ServiceError::Refused(Refusal::OverBudget) => "timeout",
-            ServiceError::Refused(Refusal::PoolFull | Refusal::UserBusy) => "overloaded",
+            ServiceError::Refused(Refusal::UserBusy) => "busy",
+            ServiceError::Refused(Refusal::PoolFull) => "overloaded",
             ServiceError::Refused(Refusal::Panicked) | ServiceError::Internal => "internal",
         }
     }
@@ -89,7 +90,8 @@ impl ServiceError {
             ServiceError::Quota(_) => 403,
             ServiceError::Note(e) if e.is_size() => 413,
             ServiceError::Note(_) => 400,
-            ServiceError::Refused(Refusal::OverBudget | Refusal::PoolFull | Refusal::UserBusy) => 503,
+            ServiceError::Refused(Refusal::UserBusy) => 429,
+            ServiceError::Refused(Refusal::OverBudget | Refusal::PoolFull) => 503,
             ServiceError::Refused(Refusal::Panicked) | ServiceError::Internal => 500,
         }
     }
@@ -276,8 +278,12 @@ impl NoteService {
 
     /// Runs a read-only index query that the bulkhead may interrupt when its request runs out of
     /// time. (Index writes are never interrupted: they follow a file write that must be indexed.)
-    fn query<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>) -> Result<T, ServiceError> {
-        Self::db(self.index.read(|c| {
+    fn query<T>(
+        &self,
+        user: &UserId,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, ServiceError> {
+        Self::db(self.index.read(user, |c| {
             let _watch = bulkhead::watch(c);
             f(c)
         }))
@@ -311,7 +317,9 @@ impl NoteService {
         let content = String::from_utf8_lossy(&bytes).into_owned();
         let parsed = notes::parse(&path, &content);
         let keys: Vec<String> = parsed.links.iter().map(|t| notes::link_key(t)).collect();
-        let mut resolved = self.query(|c| index::links::resolve_links(c, user.as_str(), path.folder(), &keys))?;
+        let mut resolved = self.query(user, |c| {
+            index::links::resolve_links(c, user.as_str(), path.folder(), &keys)
+        })?;
         let links = parsed
             .links
             .iter()
@@ -355,7 +363,7 @@ impl NoteService {
             Some(c) => decode_cursor(c)
                 .ok_or_else(|| ServiceError::BadRequest("cursor is not one this server returned".into()))?,
         };
-        let mut notes = self.query(|c| index::list(c, user.as_str(), &folder, &after, limit + 1))?;
+        let mut notes = self.query(user, |c| index::list(c, user.as_str(), &folder, &after, limit + 1))?;
         let next_cursor = if notes.len() > limit {
             notes.truncate(limit);
             notes.last().map(|n| encode_cursor(&n.path))
@@ -515,7 +523,7 @@ impl NoteService {
         if let Some(u) = self.usage.lock().unwrap_or_else(|e| e.into_inner()).get(user.as_str()) {
             return Ok(u.clone());
         }
-        let ((notes, bytes), folders) = Self::db(self.index.read(|c| {
+        let ((notes, bytes), folders) = Self::db(self.index.read(user, |c| {
             Ok((
                 index::usage(c, user.as_str())?,
                 index::links::note_folders(c, user.as_str())?,
@@ -593,7 +601,7 @@ impl NoteService {
         let hash = content_hash(&bytes);
         Self::db(
             self.index
-                .write(|tx| index::upsert(tx, user.as_str(), path, &parsed, stamp, &hash)),
+                .write(user, |tx| index::upsert(tx, user.as_str(), path, &parsed, stamp, &hash)),
         )?;
         if existing.is_none() {
             self.metrics.index_notes.inc();
@@ -641,7 +649,7 @@ impl NoteService {
         let (bytes, _) = self.vault.read(user, &to).map_err(|e| self.vault_err(user, &to, e))?;
         let hash = content_hash(&bytes);
         let parsed = notes::parse(&to, &String::from_utf8_lossy(&bytes));
-        Self::db(self.index.write(|tx| {
+        Self::db(self.index.write(user, |tx| {
             index::remove(tx, user.as_str(), from.as_str())?;
             index::upsert(tx, user.as_str(), &to, &parsed, stamp, &hash)
         }))?;
@@ -671,7 +679,10 @@ impl NoteService {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(user.as_str());
-        let removed = Self::db(self.index.write(|tx| index::remove(tx, user.as_str(), path.as_str())))?;
+        let removed = Self::db(
+            self.index
+                .write(user, |tx| index::remove(tx, user.as_str(), path.as_str())),
+        )?;
         if removed {
             self.metrics.index_notes.dec();
         }
@@ -701,13 +712,13 @@ impl NoteService {
             folder: self.folder(user, folder)?,
             limit,
         };
-        self.query(|c| index::search::search(c, user.as_str(), &req, &fts))
+        self.query(user, |c| index::search::search(c, user.as_str(), &req, &fts))
     }
 
     /// Notes linking to `path`.
     pub fn backlinks(&self, user: &UserId, raw_path: &str) -> Result<Vec<Backlink>, ServiceError> {
         let path = self.note_path(user, raw_path)?;
-        self.query(|c| {
+        self.query(user, |c| {
             if index::summary_of(c, user.as_str(), path.as_str())?.is_none() {
                 return Ok(None);
             }
@@ -718,7 +729,7 @@ impl NoteService {
 
     /// The user's tags with counts.
     pub fn tags(&self, user: &UserId) -> Result<Vec<TagCount>, ServiceError> {
-        self.query(|c| index::tags(c, user.as_str()))
+        self.query(user, |c| index::tags(c, user.as_str()))
     }
 }
 
@@ -753,7 +764,7 @@ mod tests {
 
     fn service(dir: &std::path::Path, limits: Limits) -> NoteService {
         let vault = Vault::open(&dir.join("vaults")).unwrap();
-        let index = Index::open(&dir.join("index.db")).unwrap();
+        let index = Index::open(&dir.join("index.db"), crate::index::IndexOptions::default()).unwrap();
         NoteService::new(vault, index, limits, Metrics::new())
     }
 

@@ -205,7 +205,12 @@ fn changes_on_disk_while_stopped_are_reconciled_and_reindex_rebuilds() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!b.data.join("index.db.rebuild").exists());
+    assert!(
+        common::tree(&b.data.join("index.d"))
+            .iter()
+            .all(|f| !f.contains(".rebuild")),
+        "a refused reindex left a file behind"
+    );
     assert_eq!(search_paths(&b, "alice", "durian"), ["d.md"]);
     let out = run(&["reindex", "--user", "alice"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -238,18 +243,20 @@ fn changes_on_disk_while_stopped_are_reconciled_and_reindex_rebuilds() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     check(&mut b);
     // With no database at all.
-    for f in ["index.db", "index.db-wal", "index.db-shm"] {
-        let _ = std::fs::remove_file(b.data.join(f));
-    }
+    std::fs::remove_dir_all(b.data.join("index.d")).unwrap();
     let out = run(&["reindex"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     check(&mut b);
     // Over a damaged one (and a stale WAL, which must not be replayed into the new file).
-    std::fs::write(b.data.join("index.db"), b"this is not a database".repeat(500)).unwrap();
-    std::fs::write(b.data.join("index.db-wal"), b"not a wal either".repeat(100)).unwrap();
+    let alice_db = b.data.join("index.d/alice.db");
+    std::fs::write(&alice_db, b"this is not a database".repeat(500)).unwrap();
+    std::fs::write(b.data.join("index.d/alice.db-wal"), b"not a wal either".repeat(100)).unwrap();
     let out = run(&["reindex"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!b.data.join("index.db-wal").exists());
+    assert!(!b.data.join("index.d/alice.db-wal").exists());
+    check(&mut b);
+    // A damaged file found at start is replaced and refilled from the vault by reconciliation.
+    std::fs::write(&alice_db, b"this is not a database".repeat(500)).unwrap();
     check(&mut b);
     let out = run(&["reindex", "--user", "../etc"]);
     assert_eq!(out.status.code(), Some(2));

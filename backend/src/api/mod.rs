@@ -2,12 +2,12 @@
 //!
 //! `GET /api/notes?folder=&limit=&cursor=`, `GET|PUT|DELETE /api/notes/{path}`,
 //! `POST /api/notes/{path}/move`, `GET /api/search?q=&tags=&folder=&limit=`, `GET /api/tags`,
-//! `GET /api/backlinks/{path}`, `GET /api/me`. Note answers carry an `ETag` (the note's hash);
+//! `GET /api/backlinks/{path}`, `GET /api/me`, `GET /api/export` (the vault as a zip). Note answers carry an `ETag` (the note's hash);
 //! `If-Match` on PUT and DELETE turns a stale write into 412.
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Bytes, Incoming};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vaultgate_shared::{Identity, UserId};
@@ -102,6 +102,58 @@ struct MoveBody {
     new_path: String,
 }
 
+/// `GET /api/export`: the user's vault as a zip, built in a temporary file (memory stays small
+/// whatever the vault's size) and streamed from it.
+async fn export(app: &App, user: UserId) -> Result<Response<Body>, Fail> {
+    let file = blocking(app, &user, move |s, user| {
+        let mut file = tempfile::tempfile().map_err(|e| internal_io("creating the export file", e))?;
+        crate::lifecycle::export_zip(s.vault(), user, &mut file).map_err(|e| internal_io("exporting a vault", e))?;
+        std::io::Seek::rewind(&mut file).map_err(|e| internal_io("exporting a vault", e))?;
+        Ok(file)
+    })
+    .await?;
+    let len = file
+        .metadata()
+        .map_err(|e| Fail::Service(internal_io("exporting a vault", e)))?
+        .len();
+    let (mut tx, body) = http_body_util::channel::Channel::<Bytes, std::convert::Infallible>::new(2);
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = tokio::fs::File::from_std(file);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match file.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.send_data(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                        break;
+                    }
+                }
+                // The body then ends short of its Content-Length: the client sees a broken download.
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the export file");
+                    break;
+                }
+            }
+        }
+    });
+    let mut r = Response::new(body.boxed());
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"vault.zip\""),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(r)
+}
+
+fn internal_io(what: &str, e: impl std::fmt::Display) -> ServiceError {
+    tracing::error!(error = %e, "{what}");
+    ServiceError::Internal
+}
+
 /// Answers one authenticated `/api/…` request.
 pub async fn route(app: &App, req: Request<Incoming>, identity: Identity, request_id: &str) -> Response<Body> {
     match dispatch(app, req, identity.user).await {
@@ -124,13 +176,19 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
             format!("{method} is not allowed here"),
         )
     };
+    if raw_path == "/api/me" {
+        return if method == Method::GET {
+            Ok(json_response(StatusCode::OK, &json!({"user": user.as_str()})))
+        } else {
+            Err(not_allowed())
+        };
+    }
     match raw_path.as_str() {
-        "/api/me" => {
-            return if method == Method::GET {
-                Ok(json_response(StatusCode::OK, &json!({"user": user.as_str()})))
-            } else {
-                Err(not_allowed())
-            };
+        "/api/export" => {
+            if method != Method::GET {
+                return Err(not_allowed());
+            }
+            return export(app, user).await;
         }
         "/api/notes" | "/api/notes/" => {
             if method != Method::GET {

@@ -17,7 +17,7 @@ pub async fn handle(metrics: &Metrics, notes: &Arc<NoteService>, req: &Request<I
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/admin/usage") => {
             let notes = notes.clone();
-            let sizes = tokio::task::spawn_blocking(move || notes.index().read(crate::index::vault_sizes)).await;
+            let sizes = tokio::task::spawn_blocking(move || notes.index().vault_sizes()).await;
             match sizes {
                 Ok(Ok(rows)) => {
                     let vaults: Vec<_> = rows

@@ -55,6 +55,7 @@ pub fn route_label(method: &Method, path: &str) -> &'static str {
         "/api/search" => return "api_search",
         "/api/tags" => return "api_tags",
         "/api/me" => return "api_me",
+        "/api/export" => return "api_export",
         _ => {}
     }
     if let Some(rest) = path.strip_prefix("/api/notes/") {

@@ -84,7 +84,9 @@ mod tests {
     #[test]
     fn batch_matches_single_resolution() {
         let dir = tempfile::tempdir().unwrap();
-        let index = Index::open(&dir.path().join("index.db")).unwrap();
+        let index = Index::open(&dir.path().join("index.db"), index::IndexOptions::default()).unwrap();
+        let user = |u: &str| vaultgate_shared::UserId::parse(u).unwrap();
+        let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
         let notes_on_disk = [
             ("x/target.md", "in x"),
             ("target.md", "root"),
@@ -94,18 +96,19 @@ mod tests {
             ("q/some-file.md", "---\ntitle: Titled Note\n---\n"),
             ("n/not yet.md", "x"),
         ];
-        index
-            .write(|tx| {
-                for (p, text) in notes_on_disk {
-                    let path = NotePath::parse(p).unwrap();
-                    let parsed = notes::parse(&path, text);
-                    let stamp = FileStamp { size: 1, mtime_ns: 0 };
-                    index::upsert(tx, "alice", &path, &parsed, stamp, "h")?;
-                    index::upsert(tx, "bob", &path, &parsed, stamp, "h")?;
-                }
-                Ok(())
-            })
-            .unwrap();
+        for u in [&alice, &bob] {
+            index
+                .write(u, |tx| {
+                    for (p, text) in notes_on_disk {
+                        let path = NotePath::parse(p).unwrap();
+                        let parsed = notes::parse(&path, text);
+                        let stamp = FileStamp { size: 1, mtime_ns: 0 };
+                        index::upsert(tx, u.as_str(), &path, &parsed, stamp, "h")?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
         let keys: Vec<String> = [
             "target",
             "x/target",
@@ -119,15 +122,24 @@ mod tests {
         .map(|k| k.to_string())
         .collect();
         for folder in ["", "x", "y/deep", "q"] {
-            let batch = index.read(|c| resolve_links(c, "alice", folder, &keys)).unwrap();
+            let batch = index
+                .read(&alice, |c| resolve_links(c, "alice", folder, &keys))
+                .unwrap();
             for k in &keys {
-                let one = index.read(|c| index::resolve_link(c, "alice", folder, k)).unwrap();
+                let one = index
+                    .read(&alice, |c| index::resolve_link(c, "alice", folder, k))
+                    .unwrap();
                 assert_eq!(batch.get(k), one.as_ref(), "{folder} {k}");
             }
         }
-        assert!(index.read(|c| resolve_links(c, "carol", "", &keys)).unwrap().is_empty());
+        assert!(
+            index
+                .read(&carol, |c| resolve_links(c, "carol", "", &keys))
+                .unwrap()
+                .is_empty()
+        );
         let plan: Vec<String> = index
-            .read(|c| {
+            .read(&alice, |c| {
                 c.prepare(&format!("EXPLAIN QUERY PLAN {CANDIDATES}"))?
                     .query_map(params!["alice", "[\"a\"]"], |r| r.get(3))?
                     .collect()
@@ -138,7 +150,7 @@ mod tests {
             assert!(plan.contains(&wanted), "{wanted} not in {plan:#?}");
         }
         assert!(!plan.iter().any(|l| l.starts_with("SCAN n")), "{plan:#?}");
-        let mut folders = index.read(|c| note_folders(c, "alice")).unwrap();
+        let mut folders = index.read(&alice, |c| note_folders(c, "alice")).unwrap();
         folders.sort();
         assert_eq!(folders, ["", "a", "b", "n", "q", "x", "y/deep"]);
     }

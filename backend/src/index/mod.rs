@@ -1,16 +1,20 @@
-//! The SQLite index: one writer connection, a few readers, WAL.
+//! The SQLite index: one database per user (notes, tags, links, full text), WAL, open ones cached.
 //!
-//! Every statement names `user_id`; nothing here can return another user's rows.
+//! Every statement still names `user_id` (defence in depth): nothing here can return another
+//! user's rows even if a file were misplaced.
 
 pub mod links;
 pub mod schema;
 pub mod search;
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
+
+use vaultgate_shared::UserId;
 
 use crate::notes::{ParsedNote, link_key};
 use crate::vault::{FileStamp, Folder, NotePath};
@@ -51,13 +55,40 @@ pub struct TagCount {
     pub count: u64,
 }
 
-/// The index database.
+/// The index: one SQLite database per user in one directory, the open ones cached.
+///
+/// A user's ranking statistics (FTS5's document counts and average lengths), counts and errors
+/// come from that user's file alone, so nothing one user sees depends on another user's notes.
 pub struct Index {
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
-    path: std::path::PathBuf,
-    /// Shared lock on [`lock_path`]: a full rebuild, which replaces the file, waits for none.
+    dir: PathBuf,
+    open: moka::sync::Cache<UserId, Arc<UserIndex>>,
+    /// Shared lock on [`lock_path`]: a full rebuild, which replaces the files, waits for none.
     _lock: std::fs::File,
+}
+
+/// How many per-user databases stay open, and for how long unused.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexOptions {
+    /// Most per-user databases open at once (each holds up to five file descriptors).
+    pub open_max: u64,
+    /// An open database unused for this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        Self {
+            open_max: 128,
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One user's database: a writer opened with it, and at most one idle reader kept.
+struct UserIndex {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Option<Connection>>,
 }
 
 /// Why the index could not be opened.
@@ -65,35 +96,88 @@ pub struct Index {
 pub enum OpenError {
     #[error("{0}")]
     Sql(#[from] rusqlite::Error),
-    #[error("locking {path}: {source}")]
-    Lock { path: String, source: std::io::Error },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
 }
 
-/// The lock file next to the database: every open index holds it shared, a full rebuild
-/// (which swaps in a new database file) holds it exclusively.
-pub fn lock_path(db: &Path) -> std::path::PathBuf {
-    let mut p = db.as_os_str().to_owned();
-    p.push(".lock");
-    p.into()
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OpenError {
+    let path = path.display().to_string();
+    move |source| OpenError::Io { what, path, source }
 }
 
-/// Opens (creating) the lock file of `db`.
-pub fn lock_file(db: &Path) -> Result<std::fs::File, OpenError> {
-    let path = lock_path(db);
+/// The directory of per-user databases that `DATABASE_PATH` names: the path itself when it is a
+/// directory or ends in `/`, otherwise its name without extension plus `.d` beside it
+/// (`./data/index.db` → `./data/index.d/`).
+pub fn index_dir(database_path: &Path) -> PathBuf {
+    let raw = database_path.as_os_str().to_string_lossy();
+    if database_path.is_dir() || raw.ends_with('/') {
+        return database_path.to_owned();
+    }
+    let stem = database_path
+        .file_stem()
+        .map_or_else(|| "index".into(), |s| s.to_string_lossy().into_owned());
+    database_path.with_file_name(format!("{stem}.d"))
+}
+
+/// The lock file in the index directory: every open index holds it shared, a full rebuild
+/// (which swaps in new database files) holds it exclusively.
+pub fn lock_path(dir: &Path) -> PathBuf {
+    dir.join("index.lock")
+}
+
+/// Creates the index directory and opens (creating) its lock file.
+pub fn lock_file(dir: &Path) -> Result<std::fs::File, OpenError> {
+    std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+    let path = lock_path(dir);
     std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|source| OpenError::Lock {
-            path: path.display().to_string(),
-            source,
-        })
+        .map_err(io_err("opening", &path))
+}
+
+/// `path` with `suffix` appended to its file name.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    p.into()
+}
+
+/// Removes a database file and its journal files; missing ones are fine.
+pub fn remove_db_files(path: &Path) -> std::io::Result<()> {
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        match std::fs::remove_file(sibling(path, suffix)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The single-file index of earlier versions at `DATABASE_PATH`: derived data, so it is deleted
+/// and the per-user databases are built from the vault files by the reconciliation at start.
+fn retire_single_file(database_path: &Path, dir: &Path) -> Result<(), OpenError> {
+    if !database_path.is_file() {
+        return Ok(());
+    }
+    tracing::info!(
+        old = %database_path.display(),
+        new = %dir.display(),
+        "replacing the single-file index with one database per user; they are rebuilt from the vault files"
+    );
+    remove_db_files(database_path).map_err(io_err("removing", database_path))?;
+    let _ = std::fs::remove_file(sibling(database_path, ".lock"));
+    Ok(())
 }
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Index").field("path", &self.path).finish()
+        f.debug_struct("Index").field("dir", &self.dir).finish()
     }
 }
 
@@ -134,78 +218,221 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoteSummary> {
 
 const SUMMARY_COLS: &str = "path, title, tags, hash, size, mtime_ns";
 
-impl Index {
-    /// Opens (creating) the database and its tables; waits while a full rebuild replaces it.
-    pub fn open(path: &Path) -> Result<Self, OpenError> {
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            let _ = std::fs::create_dir_all(dir);
+/// Opens `path` as a user's database at the current [`schema::VERSION`]: a new file gets the
+/// tables, a file of another version or one SQLite cannot read is replaced by an empty one (the
+/// vault files are the source of truth; reconciliation or `reindex` fills it).
+fn open_user_db(path: &Path) -> rusqlite::Result<Connection> {
+    let opened = Connection::open(path).and_then(|c| {
+        schema::configure(&c)?;
+        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok((c, v))
+    });
+    let replace = |why: &str| {
+        tracing::warn!(path = %path.display(), "{why}; replacing it with an empty one, filled from the vault files by reconciliation or `reindex --user`");
+        remove_db_files(path).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+    };
+    let conn = match opened {
+        Ok((c, v)) if v == schema::VERSION => return Ok(c),
+        Ok((c, 0)) => c,
+        Ok((c, _)) => {
+            drop(c);
+            replace("a user's index has another layout")?;
+            return open_user_db(path);
         }
-        let lock = lock_file(path)?;
-        let locked = |source| OpenError::Lock {
-            path: lock_path(path).display().to_string(),
-            source,
-        };
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ) =>
+        {
+            replace("a user's index is damaged")?;
+            let c = Connection::open(path)?;
+            schema::configure(&c)?;
+            c
+        }
+        Err(e) => return Err(e),
+    };
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; {} PRAGMA user_version = {}; COMMIT;",
+        schema::SCHEMA,
+        schema::VERSION
+    ))?;
+    Ok(conn)
+}
+
+impl Index {
+    /// Opens the index that `database_path` names (see [`index_dir`]), creating its directory;
+    /// waits while a full rebuild replaces the files.
+    pub fn open(database_path: &Path, options: IndexOptions) -> Result<Self, OpenError> {
+        let dir = index_dir(database_path);
+        retire_single_file(database_path, &dir)?;
+        let lock = lock_file(&dir)?;
         match lock.try_lock_shared() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                tracing::warn!(path = %path.display(), "the index is being rebuilt (vaultgate-backend reindex); waiting");
-                lock.lock_shared().map_err(locked)?;
+                tracing::warn!(dir = %dir.display(), "the index is being rebuilt (vaultgate-backend reindex); waiting");
+                lock.lock_shared().map_err(io_err("locking", &lock_path(&dir)))?;
             }
             // Some network filesystems refuse locks: serve anyway, only the guard is lost.
             Err(std::fs::TryLockError::Error(e)) => {
-                tracing::warn!(path = %lock_path(path).display(), error = %e, "cannot lock the index; a concurrent full reindex will not be detected");
+                tracing::warn!(path = %lock_path(&dir).display(), error = %e, "cannot lock the index; a concurrent full reindex will not be detected");
             }
         }
-        let writer = Connection::open(path)?;
-        schema::configure(&writer)?;
-        writer.execute_batch(schema::SCHEMA)?;
-        Ok(Self {
-            writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
-            path: path.to_owned(),
-            _lock: lock,
-        })
+        let open = moka::sync::Cache::builder()
+            .max_capacity(options.open_max.max(1))
+            .time_to_idle(options.idle)
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .build();
+        Ok(Self { dir, open, _lock: lock })
     }
 
-    /// Runs `f` on a reader connection (opened on demand, returned to the pool after).
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-        let conn = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    /// The directory holding the per-user databases.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where `user`'s database lives.
+    pub fn path_of(&self, user: &UserId) -> PathBuf {
+        user_db(&self.dir, user)
+    }
+
+    /// The user's open database, opening (creating) it on first use.
+    fn handle(&self, user: &UserId) -> rusqlite::Result<Arc<UserIndex>> {
+        if let Some(h) = self.open.get(user) {
+            return Ok(h);
+        }
+        let h = self
+            .open
+            .try_get_with_by_ref(user, || {
+                let path = self.path_of(user);
+                open_user_db(&path).map(|writer| {
+                    Arc::new(UserIndex {
+                        path,
+                        writer: Mutex::new(writer),
+                        reader: Mutex::new(None),
+                    })
+                })
+            })
+            .map_err(|e| match Arc::try_unwrap(e) {
+                Ok(e) => e,
+                Err(e) => rusqlite::Error::ToSqlConversionFailure(e.to_string().into()),
+            })?;
+        // Evictions are applied lazily; apply them now so the open count stays under the cap.
+        self.open.run_pending_tasks();
+        Ok(h)
+    }
+
+    /// Runs `f` on a reader connection of `user`'s database.
+    pub fn read<T>(&self, user: &UserId, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let h = self.handle(user)?;
+        let conn = h.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
         let conn = match conn {
             Some(c) => c,
             None => {
-                let c = Connection::open(&self.path)?;
+                let c = Connection::open(&h.path)?;
                 schema::configure(&c)?;
                 c
             }
         };
         let out = f(&conn);
-        let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < 8 {
-            pool.push(conn);
+        let mut idle = h.reader.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.is_none() {
+            *idle = Some(conn);
         }
         out
     }
 
-    /// Runs `f` in a write transaction on the single writer connection.
-    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+    /// Runs `f` in a write transaction on `user`'s writer connection; other users' writes never
+    /// wait for it.
+    pub fn write<T>(
+        &self,
+        user: &UserId,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let h = self.handle(user)?;
+        let mut conn = h.writer.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction()?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
     }
 
-    /// Runs `f` on the writer connection outside a transaction (for pragmas).
-    pub fn with_writer<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-        f(&self.writer.lock().unwrap_or_else(|e| e.into_inner()))
+    /// Runs `f` on a read-only connection of `user`'s database opened just for it (not cached, so
+    /// an operator's walk over every user does not push out the databases in use). `None` when
+    /// the user has no database.
+    pub fn peek<T>(
+        &self,
+        user: &UserId,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Option<T>> {
+        let path = self.path_of(user);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        f(&conn).map(Some)
+    }
+
+    /// Users that have a database here (file names that are not valid ids are ignored).
+    pub fn users(&self) -> std::io::Result<Vec<UserId>> {
+        let mut users = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            if let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".db"))
+                .and_then(|n| UserId::parse(n).ok())
+            {
+                users.push(id);
+            }
+        }
+        users.sort();
+        Ok(users)
+    }
+
+    /// Closes `user`'s database (once requests using it finish) and deletes its files.
+    pub fn remove_user_files(&self, user: &UserId) -> std::io::Result<()> {
+        self.open.invalidate(user);
+        self.open.run_pending_tasks();
+        remove_db_files(&self.path_of(user))
+    }
+
+    /// Closes databases idle longer than the configured time (call it now and then).
+    pub fn maintain(&self) {
+        self.open.run_pending_tasks();
+    }
+
+    /// How many per-user databases are open (cached).
+    pub fn open_count(&self) -> u64 {
+        self.open.run_pending_tasks();
+        self.open.entry_count()
     }
 
     /// Number of notes for everyone (the `vaultgate_backend_index_notes` gauge).
     pub fn total_notes(&self) -> rusqlite::Result<i64> {
-        self.read(|c| c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0)))
+        Ok(self.vault_sizes()?.iter().map(|(_, n, _)| *n as i64).sum())
     }
+
+    /// Every user's note count and total bytes, largest vault first (the operator's usage report).
+    pub fn vault_sizes(&self) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+        let users = self
+            .users()
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let mut out = Vec::new();
+        for u in users {
+            if let Some((n, bytes)) = self.peek(&u, |c| usage(c, u.as_str()))? {
+                out.push((u.as_str().to_owned(), n, bytes));
+            }
+        }
+        out.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+}
+
+/// The database file of `user` in `dir`. User ids are `[A-Za-z0-9_-]`, so the name is safe.
+pub fn user_db(dir: &Path, user: &UserId) -> PathBuf {
+    dir.join(format!("{}.db", user.as_str()))
 }
 
 /// Inserts or replaces one note's rows (notes, FTS, tags, links) inside `tx`.
@@ -240,9 +467,9 @@ pub fn upsert_many<'a>(
 }
 
 /// The note's full-text row (after [`upsert_meta`] removed any old one).
-pub fn insert_text(tx: &Transaction<'_>, user: &str, id: i64, note: &ParsedNote) -> rusqlite::Result<()> {
-    tx.prepare_cached("INSERT INTO notes_fts (rowid, title, body, owner) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![id, note.title, note.body, schema::owner_token(user)])?;
+pub fn insert_text(tx: &Transaction<'_>, _user: &str, id: i64, note: &ParsedNote) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO notes_fts (rowid, title, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, note.title, note.body])?;
     Ok(())
 }
 
@@ -356,21 +583,6 @@ pub fn usage(conn: &Connection, user: &str) -> rusqlite::Result<(u64, u64)> {
         .query_row([user], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))
 }
 
-/// Every user's note count and total bytes, largest vault first (the operator's usage report).
-pub fn vault_sizes(conn: &Connection) -> rusqlite::Result<Vec<(String, u64, u64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT user_id, count(*), coalesce(sum(size), 0) AS bytes FROM notes GROUP BY user_id ORDER BY bytes DESC, user_id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)? as u64,
-            r.get::<_, i64>(2)? as u64,
-        ))
-    })?;
-    rows.collect()
-}
-
 /// One note's summary.
 pub fn summary_of(conn: &Connection, user: &str, path: &str) -> rusqlite::Result<Option<NoteSummary>> {
     conn.prepare_cached(&format!(
@@ -418,13 +630,6 @@ pub fn files(conn: &Connection, user: &str) -> rusqlite::Result<Vec<IndexedFile>
                 hash: r.get(3)?,
             })
         })?
-        .collect()
-}
-
-/// Users that have rows in the index.
-pub fn users(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached("SELECT DISTINCT user_id FROM notes")?
-        .query_map([], |r| r.get(0))?
         .collect()
 }
 
@@ -506,9 +711,10 @@ mod tests {
     #[test]
     fn link_resolution_searches_the_three_key_indexes() {
         let dir = tempfile::tempdir().unwrap();
-        let index = Index::open(&dir.path().join("index.db")).unwrap();
+        let index = Index::open(&dir.path().join("index.db"), IndexOptions::default()).unwrap();
+        let alice = UserId::parse("alice").unwrap();
         let plan: Vec<String> = index
-            .read(|c| {
+            .read(&alice, |c| {
                 c.prepare(&format!("EXPLAIN QUERY PLAN {RESOLVE_LINK}"))?
                     .query_map(params!["alice", "a", ""], |r| r.get(3))?
                     .collect()

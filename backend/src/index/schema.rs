@@ -1,10 +1,16 @@
-//! The index's tables. Every table carries `user_id`, and every query filters on it.
+//! The tables of one user's index database. Each database holds one user's notes; the tables
+//! still carry `user_id` and every query filters on it, as defence in depth.
 //!
-//! `notes_fts.owner` holds an opaque token derived from the user id (see [`owner_token`]) so a
-//! search restricts itself to one user inside the FTS5 `MATCH` itself, not only after it.
+//! The full-text table has no user column: its statistics (what `bm25()` ranks with) must be
+//! one user's alone, which only a table per user gives.
 
 use rusqlite::Connection;
 
+/// The layout version, stored as `PRAGMA user_version`; a database of another version is
+/// rebuilt from the vault files. 1 was the single shared file (with an `owner` column).
+pub const VERSION: i64 = 2;
+
+/// The tables and indexes (idempotent).
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS notes (
     id        INTEGER PRIMARY KEY,
@@ -39,7 +45,7 @@ CREATE TABLE IF NOT EXISTS links (
 );
 CREATE INDEX IF NOT EXISTS links_by_target ON links (user_id, target_key);
 CREATE VIRTUAL TABLE IF NOT EXISTS notes_fts USING fts5 (
-    title, body, owner, tokenize = 'porter unicode61'
+    title, body, tokenize = 'porter unicode61'
 );
 ";
 
@@ -65,15 +71,4 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -16_000)?;
     Ok(())
-}
-
-/// The FTS5 token standing for a user: `u` + three decimal digits per byte of the id. One
-/// unicode61 token, no FTS syntax, and ending in a digit so the porter stemmer leaves it alone.
-pub fn owner_token(user: &str) -> String {
-    let mut t = String::with_capacity(1 + 3 * user.len());
-    t.push('u');
-    for b in user.bytes() {
-        t.push_str(&format!("{b:03}"));
-    }
-    t
 }

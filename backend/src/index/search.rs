@@ -5,7 +5,6 @@
 
 use rusqlite::{Connection, params_from_iter, types::Value as SqlValue};
 
-use super::schema::owner_token;
 use crate::vault::Folder;
 
 /// Longest query accepted, in characters.
@@ -221,12 +220,11 @@ fn render_snippet(raw: &str) -> String {
 /// for just those rows, so a common word does not pay for thousands of snippets.
 pub fn search(conn: &Connection, user: &str, req: &SearchRequest, fts: &str) -> rusqlite::Result<Vec<SearchHit>> {
     let mut sql = String::from(
-        "SELECT n.id, n.path, n.title, n.tags, bm25(notes_fts, 5.0, 1.0, 0.0) AS rank
+        "SELECT n.id, n.path, n.title, n.tags, bm25(notes_fts, 5.0, 1.0) AS rank
          FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
          WHERE notes_fts MATCH ?1 AND n.user_id = ?2",
     );
-    let owner = owner_token(user);
-    let expr = format!("owner : \"{owner}\" AND ({fts})");
+    let expr = fts.to_owned();
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(expr.clone()), SqlValue::Text(user.to_owned())];
     if !req.folder.as_str().is_empty() {
         let prefix = format!("{}/", req.folder.as_str());

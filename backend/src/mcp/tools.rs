@@ -210,6 +210,7 @@ fn outcome_label(code: &str) -> &'static str {
         "timeout" => "timeout",
         "overloaded" => "overloaded",
         "unauthorized" => "unauthorized",
+        "busy" => "busy",
         _ => "error",
     }
 }

@@ -188,6 +188,17 @@ impl Vault {
         Ok(FileStamp::of(&meta))
     }
 
+    /// Deletes the user's whole folder (a symlink in its place is not followed). Returns whether
+    /// there was one.
+    pub fn remove_user(&self, user: &UserId) -> Result<bool, VaultError> {
+        let Some(dir) = self.existing_root(user) else {
+            return Ok(false);
+        };
+        fs::remove_dir_all(&dir).map_err(io_err("deleting a user's vault"))?;
+        sync_dir(&self.base).map_err(io_err("deleting a user's vault"))?;
+        Ok(true)
+    }
+
     /// User ids that have a directory here (names that are not valid ids are ignored).
     pub fn users(&self) -> Result<Vec<UserId>, VaultError> {
         let mut users = Vec::new();

@@ -83,7 +83,7 @@ impl Backend {
             cmd.env(k, v);
         }
         self.child = Some(cmd.spawn().expect("start vaultgate-backend"));
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("vaultgate-backend exited early: {status}");
@@ -111,6 +111,29 @@ impl Backend {
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or_else(|| panic!("{field} not in /proc status"))
+    }
+
+    /// How many file descriptors the backend process holds now (Linux `/proc`).
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+    }
+
+    /// A backend whose vault already holds files written by `seed` before the first start.
+    pub fn start_seeded(env: &[(&str, &str)], seed: impl FnOnce(&Path)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        seed(&dir.path().join("vaults"));
+        let mut b = Self {
+            child: None,
+            url: String::new(),
+            admin: String::new(),
+            data: dir.path().to_path_buf(),
+            _dir: Some(dir),
+            key: IdentityKey::new(SECRET.as_bytes()).unwrap(),
+            client: Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        b.launch();
+        b
     }
 
     /// SIGTERM, then wait for the exit status.
