@@ -74,6 +74,15 @@ fn main() -> ExitCode {
                      Set JWT_SECRET_KEY (openssl rand -base64 48) to keep them."
                 );
             }
+            if cli.settings.local_mode_exposed() {
+                tracing::warn!(
+                    listen_host = %cli.settings.listen_host,
+                    "MODE=local on a listener other machines can reach: local sign-in is refused to every request \
+                     that is not from a browser on this machine (forwarded or for another Host), so visitors \
+                     cannot sign in. For anything but a personal machine, set MODE=space and real sign-in \
+                     (Hugging Face OAuth), or LISTEN_HOST=127.0.0.1"
+                );
+            }
             if let Some(user) = &resolved.local_user {
                 tracing::warn!(%user, "LOCAL_AUTH_USER: requests without a credential act as this user (loopback test mode)");
             }

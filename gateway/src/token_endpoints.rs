@@ -7,7 +7,7 @@ use pingora::http::RequestHeader;
 use vaultgate_shared::jwt::now_secs;
 
 use crate::answer::Answer;
-use crate::audit;
+use crate::audit::{self, RequestIds};
 use crate::auth::bearer::cookie_header;
 use crate::auth::{Principal, TokenKind};
 use crate::proxy::Gateway;
@@ -19,7 +19,7 @@ pub async fn handle(
     route: Route,
     req: &RequestHeader,
     principal: &Principal,
-    request_id: &str,
+    ids: RequestIds<'_>,
 ) -> Answer {
     if route == Route::AuthSession {
         if req.method != http::Method::GET {
@@ -40,31 +40,24 @@ pub async fn handle(
     }
     match route {
         // A token for an MCP client, made from the web page's session; the page keeps its cookie.
-        Route::AuthToken if principal.from_cookie => issue(gw, principal, "exchange", "token_issue", request_id, false),
+        Route::AuthToken if principal.from_cookie => issue(gw, principal, "exchange", "token_issue", ids, false),
         Route::AuthToken if principal.kind != TokenKind::HuggingFace => Answer::error(
             400,
             "invalid_request",
             "send a Hugging Face access token (hf_…) as the bearer; use /api/auth/refresh for gateway tokens",
             None,
         ),
-        Route::AuthToken => issue(gw, principal, "exchange", "token_issue", request_id, false),
-        Route::AuthRefresh => issue(
-            gw,
-            principal,
-            "refresh",
-            "token_refresh",
-            request_id,
-            principal.from_cookie,
-        ),
-        _ => logout(gw, principal, request_id).await,
+        Route::AuthToken => issue(gw, principal, "exchange", "token_issue", ids, false),
+        Route::AuthRefresh => issue(gw, principal, "refresh", "token_refresh", ids, principal.from_cookie),
+        _ => logout(gw, principal, ids).await,
     }
 }
 
 /// Mints a gateway token for the caller's own user id; `set_cookie` also makes it the page's session.
-fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, request_id: &str, set_cookie: bool) -> Answer {
+fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, ids: RequestIds<'_>, set_cookie: bool) -> Answer {
     let minted = gw.auth.keys.mint(&p.user, p.name.as_deref(), None);
     gw.metrics.tokens_issued.with_label_values(&[via]).inc();
-    audit::token_event(event, &p.user, via, request_id);
+    audit::token_event(event, &p.user, via, ids);
     let expires_in = minted.expires_at.saturating_sub(now_secs());
     let a = Answer::json(
         200,
@@ -83,7 +76,7 @@ fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, request_id: &str, 
     }
 }
 
-async fn logout(gw: &Gateway, p: &Principal, request_id: &str) -> Answer {
+async fn logout(gw: &Gateway, p: &Principal, ids: RequestIds<'_>) -> Answer {
     if let Err(e) = gw.auth.revocations.revoke(&p.jti, p.expires_at).await {
         tracing::error!(error = %e, "could not record a revocation");
         return Answer::error(
@@ -93,7 +86,7 @@ async fn logout(gw: &Gateway, p: &Principal, request_id: &str) -> Answer {
             None,
         );
     }
-    audit::token_event("token_revoke", &p.user, "logout", request_id);
+    audit::token_event("token_revoke", &p.user, "logout", ids);
     let ended = match gw.sessions.end_user(&p.user).await {
         Ok(n) => n,
         Err(e) => {
@@ -102,7 +95,7 @@ async fn logout(gw: &Gateway, p: &Principal, request_id: &str) -> Answer {
         }
     };
     if ended > 0 {
-        audit::session_event("session_end", &p.user, Some("logout"), None, request_id);
+        audit::session_event("session_end", &p.user, Some("logout"), None, ids);
     }
     Answer::json(200, &serde_json::json!({"revoked": true, "sessions_ended": ended}))
         .header("set-cookie", cookie_header("", 0))
