@@ -146,6 +146,10 @@ pub struct Settings {
     #[arg(long, env = "TOKEN_TTL", default_value = "7d", value_parser = parse_duration)]
     pub token_ttl: Duration,
 
+    /// How long after signing in any token of that sign-in may live: refresh never extends past it.
+    #[arg(long, env = "MAX_SESSION_AGE", default_value = "30d", value_parser = parse_duration)]
+    pub max_session_age: Duration,
+
     /// Signs the X-Vault-Identity assertion the backend verifies (≥32 bytes, required).
     #[arg(long, env = "IDENTITY_SECRET", hide_env_values = true)]
     pub identity_secret: Option<Secret>,
@@ -548,6 +552,7 @@ impl Settings {
             ("SESSION_IDLE_SECS", self.session_idle_secs),
             ("SESSION_MAX_SECS", self.session_max_secs),
             ("SESSIONS_PER_USER", self.sessions_per_user as u64),
+            ("MAX_SESSION_AGE", self.max_session_age.as_secs()),
             ("GATEWAY_THREADS", self.threads as u64),
         ] {
             if v == 0 {

@@ -29,7 +29,8 @@ fn main() -> ExitCode {
                 prev.as_ref(),
                 &cli.settings.effective_public_url(),
                 cli.settings.token_ttl,
-            );
+            )
+            .with_max_session_age(cli.settings.max_session_age);
             let minted = keys.mint(&user, args.name.as_deref(), args.ttl);
             tracing::info!(target: "audit", event = "token_issue", user = user.as_str(), via = "cli");
             println!("{}", minted.token);

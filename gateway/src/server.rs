@@ -60,7 +60,8 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
         resolved.jwt_previous.as_ref(),
         &resolved.public_url,
         settings.token_ttl,
-    );
+    )
+    .with_max_session_age(settings.max_session_age);
     let signin = signin_of(settings, resolved);
     let gateway = Gateway {
         auth: Authenticator {

@@ -380,28 +380,29 @@ fn origin_refresh_logout_and_revocation() {
         mcp_post(&gw, &[("Authorization", &format!("Bearer {fresh}"))], "").status(),
         200
     );
-    // Logout revokes that token (only that one).
+    // Refresh consumed the old token.
+    let before = echo.count();
+    assert_eq!(mcp_post(&gw, &[("Authorization", &auth)], "").status(), 401);
+    // Logout revokes the token it is sent with (only that one).
+    let fresh_auth = format!("Bearer {fresh}");
     let r = client()
         .post(format!("{}/api/auth/logout", gw.url()))
-        .header("Authorization", &auth)
+        .header("Authorization", &fresh_auth)
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
-    let before = echo.count();
-    let r = mcp_post(&gw, &[("Authorization", &auth)], "");
+    let r = mcp_post(&gw, &[("Authorization", &fresh_auth)], "");
     assert_eq!(r.status(), 401);
     assert_eq!(
         metric(
             &gw.metrics(),
             "vaultgate_gateway_auth_failures_total{reason=\"revoked\"}"
         ),
-        1.0
+        2.0
     );
     assert_eq!(echo.count(), before);
-    assert_eq!(
-        mcp_post(&gw, &[("Authorization", &format!("Bearer {fresh}"))], "").status(),
-        200
-    );
+    let other = format!("Bearer {}", gw.token("alice"));
+    assert_eq!(mcp_post(&gw, &[("Authorization", &other)], "").status(), 200);
     assert_eq!(
         metric(&gw.metrics(), "vaultgate_gateway_tokens_issued_total{via=\"refresh\"}"),
         1.0

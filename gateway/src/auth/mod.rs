@@ -15,7 +15,7 @@ use vaultgate_shared::jwt::JwtError;
 use self::allow::{Account, AllowList};
 use self::bearer::{BearerError, Credential};
 use self::hf::{HfError, HfTokens};
-use self::jwt::TokenKeys;
+use self::jwt::{Lineage, TokenKeys};
 use self::revocation::Revocations;
 use crate::client_ip::ClientAddr;
 use crate::ratelimit::{Limited, RateLimiter};
@@ -36,6 +36,9 @@ pub struct Principal {
     pub name: Option<String>,
     /// Which kind of token authenticated the request.
     pub kind: TokenKind,
+    /// The sign-in this credential descends from, and its bounds: what a token minted from
+    /// this one (refresh, exchange) inherits.
+    pub lineage: Lineage,
 }
 
 /// The kinds of bearer token the gateway accepts.
@@ -51,6 +54,11 @@ pub enum TokenKind {
 
 /// How long a logout keeps a Hugging Face token refused (the gateway cannot revoke it at the source).
 const HF_REVOKE_SECS: u64 = 30 * 86_400;
+
+/// How long a gateway token minted from a Hugging Face token may live at most (refreshes
+/// included). Hugging Face's whoami does not say when a token expires, so a token made from
+/// one gets this short bound; the client exchanges its Hugging Face token again after it.
+pub const HF_DERIVED_MAX_SECS: u64 = 8 * 3600;
 
 /// The reason (and error code) of a 503 when the state store cannot answer.
 pub const STATE_UNAVAILABLE: &str = "state_unavailable";
@@ -175,6 +183,7 @@ impl Authenticator {
             from_cookie: false,
             name: None,
             kind: TokenKind::Local,
+            lineage: Lineage::signed_in_now(false),
         }
     }
 
@@ -229,6 +238,11 @@ impl Authenticator {
                 from_cookie,
                 name: user.name,
                 kind: TokenKind::HuggingFace,
+                lineage: Lineage {
+                    auth_time: vaultgate_shared::jwt::now_secs(),
+                    max_exp: Some(vaultgate_shared::jwt::now_secs() + HF_DERIVED_MAX_SECS),
+                    hf: true,
+                },
             }
         } else {
             let verified = self.keys.verify(token)?;
@@ -240,6 +254,7 @@ impl Authenticator {
                 from_cookie,
                 name: verified.name,
                 kind: TokenKind::Gateway,
+                lineage: verified.lineage,
             }
         };
         match self

@@ -306,7 +306,9 @@ fn session_cookie(
     ip: Option<ClientAddr>,
     ids: RequestIds<'_>,
 ) -> String {
-    let minted = gw.auth.keys.mint(user, name, None);
+    // A new sign-in starts a lineage; Hugging Face's is re-checked against the allow-list on refresh.
+    let lineage = crate::auth::jwt::Lineage::signed_in_now(via == "oauth");
+    let minted = gw.auth.keys.mint_in(user, name, None, lineage);
     gw.metrics.tokens_issued.with_label_values(&[via]).inc();
     gw.metrics.signins.with_label_values(&[outcome]).inc();
     audit::signin_event(outcome, Some(user), None, ip, ids);
