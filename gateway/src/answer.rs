@@ -85,6 +85,11 @@ impl Answer {
         self
     }
 
+    /// The first value of header `name`, as set on this answer.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
     /// Writes the response; the connection is closed afterwards when the request body was not read.
     pub async fn send(self, session: &mut Session, request_id: &str, body_read: bool) -> pingora::Result<()> {
         let mut resp = ResponseHeader::build(self.status, Some(self.headers.len() + 3))?;

@@ -1,57 +1,77 @@
 //! The audit log: JSON-able `tracing` events with target `audit`, one per security
 //! decision. Never a token or a secret; a user id and a client IP are fine.
 
-use std::net::IpAddr;
-
 use vaultgate_shared::UserId;
 
+use crate::client_ip::ClientAddr;
+
+/// The ids an audit line carries: the gateway's own (always fresh), and — as its own field,
+/// never trusted for anything — the `X-Request-Id` the client sent, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestIds<'a> {
+    pub ours: &'a str,
+    pub client: Option<&'a str>,
+}
+
+impl<'a> From<&'a str> for RequestIds<'a> {
+    fn from(ours: &'a str) -> Self {
+        Self { ours, client: None }
+    }
+}
+
 /// A refused authentication.
-pub fn auth_failure(reason: &str, route: &str, ip: Option<IpAddr>, request_id: &str) {
-    tracing::warn!(target: "audit", event = "auth_failure", reason, route, ip = ip.map(display_ip), request_id);
+pub fn auth_failure(reason: &str, route: &str, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
+    tracing::warn!(target: "audit", event = "auth_failure", reason, route, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A credential that could not be checked because its identity provider is unreachable.
-pub fn auth_unavailable(reason: &str, route: &str, ip: Option<IpAddr>, request_id: &str) {
-    tracing::warn!(target: "audit", event = "auth_unavailable", reason, route, ip = ip.map(display_ip), request_id);
+pub fn auth_unavailable(reason: &str, route: &str, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
+    tracing::warn!(target: "audit", event = "auth_unavailable", reason, route, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A successful authentication (logged once per token per few minutes, not per request).
-pub fn auth_success(user: &UserId, route: &str, ip: Option<IpAddr>, request_id: &str) {
-    tracing::info!(target: "audit", event = "auth_success", user = user.as_str(), route, ip = ip.map(display_ip), request_id);
+pub fn auth_success(user: &UserId, route: &str, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
+    tracing::info!(target: "audit", event = "auth_success", user = user.as_str(), route, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A request refused with 429.
-pub fn rate_limited(scope: &str, user: Option<&UserId>, ip: Option<IpAddr>, request_id: &str) {
-    tracing::warn!(target: "audit", event = "rate_limited", scope, user = user.map(UserId::as_str), ip = ip.map(display_ip), request_id);
+pub fn rate_limited(scope: &str, user: Option<&UserId>, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
+    tracing::warn!(target: "audit", event = "rate_limited", scope, user = user.map(UserId::as_str), ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A refused browser origin.
-pub fn origin_refused(origin: &str, ip: Option<IpAddr>, request_id: &str) {
+pub fn origin_refused(origin: &str, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
     let origin: String = origin.chars().take(200).collect();
-    tracing::warn!(target: "audit", event = "origin_refused", origin, ip = ip.map(display_ip), request_id);
+    tracing::warn!(target: "audit", event = "origin_refused", origin, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A path refused by the route rules: `not_routed` (404) or `ambiguous_path` (400).
-pub fn path_refused(reason: &str, ip: Option<IpAddr>, request_id: &str) {
-    tracing::warn!(target: "audit", event = "path_refused", reason, ip = ip.map(display_ip), request_id);
+pub fn path_refused(reason: &str, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
+    tracing::warn!(target: "audit", event = "path_refused", reason, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A token minted, refreshed or revoked.
-pub fn token_event(event: &str, user: &UserId, via: &str, request_id: &str) {
-    tracing::info!(target: "audit", event, user = user.as_str(), via, request_id);
+pub fn token_event(event: &str, user: &UserId, via: &str, ids: RequestIds<'_>) {
+    tracing::info!(target: "audit", event, user = user.as_str(), via, request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// An MCP session started, ended, or refused.
-pub fn session_event(event: &str, user: &UserId, reason: Option<&str>, ip: Option<IpAddr>, request_id: &str) {
-    tracing::info!(target: "audit", event, user = user.as_str(), reason, ip = ip.map(display_ip), request_id);
+pub fn session_event(event: &str, user: &UserId, reason: Option<&str>, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
+    tracing::info!(target: "audit", event, user = user.as_str(), reason, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A browser sign-in finished (or failed), with the outcome label of `vaultgate_gateway_signins_total`.
-pub fn signin_event(outcome: &str, user: Option<&UserId>, detail: Option<&str>, ip: Option<IpAddr>, request_id: &str) {
+pub fn signin_event(
+    outcome: &str,
+    user: Option<&UserId>,
+    detail: Option<&str>,
+    ip: Option<ClientAddr>,
+    ids: RequestIds<'_>,
+) {
     let detail: Option<String> = detail.map(|d| d.chars().take(200).collect());
-    tracing::info!(target: "audit", event = "signin", outcome, user = user.map(UserId::as_str), detail, ip = ip.map(display_ip), request_id);
+    tracing::info!(target: "audit", event = "signin", outcome, user = user.map(UserId::as_str), detail, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
-fn display_ip(ip: IpAddr) -> String {
+fn display_ip(ip: ClientAddr) -> String {
     ip.to_string()
 }

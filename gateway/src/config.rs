@@ -146,6 +146,10 @@ pub struct Settings {
     #[arg(long, env = "TOKEN_TTL", default_value = "7d", value_parser = parse_duration)]
     pub token_ttl: Duration,
 
+    /// How long after signing in any token of that sign-in may live: refresh never extends past it.
+    #[arg(long, env = "MAX_SESSION_AGE", default_value = "30d", value_parser = parse_duration)]
+    pub max_session_age: Duration,
+
     /// Signs the X-Vault-Identity assertion the backend verifies (≥32 bytes, required).
     #[arg(long, env = "IDENTITY_SECRET", hide_env_values = true)]
     pub identity_secret: Option<Secret>,
@@ -182,9 +186,14 @@ pub struct Settings {
     #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
-    /// CIDRs whose X-Forwarded-For is believed, comma-separated.
+    /// CIDRs whose X-Forwarded-For (or Forwarded) is believed, comma-separated. Default: none;
+    /// on a Hugging Face Space (SPACE_HOST set), the private ranges its proxies connect from.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpNet>,
+
+    /// Which header trusted proxies write the client into: `x-forwarded-for` or `forwarded` (RFC 7239).
+    #[arg(long, env = "CLIENT_IP_HEADER", value_enum, default_value = "x-forwarded-for")]
+    pub client_ip_header: crate::client_ip::ForwardHeader,
 
     /// When set, /metrics is also served on the public port behind this bearer token.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
@@ -386,6 +395,8 @@ pub struct Resolved {
     pub routes: RouteRules,
     /// LOCAL_AUTH_USER, checked: who credential-less requests act as (tests on loopback only).
     pub local_user: Option<UserId>,
+    /// TRUSTED_PROXIES, or the Space default when it is unset on a Space.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Settings {
@@ -449,6 +460,24 @@ impl Settings {
             .iter()
             .map(|h| format!("http://{h}:{port}"))
             .collect()
+    }
+
+    /// TRUSTED_PROXIES as given; unset on a Space (SPACE_HOST set), the private ranges the
+    /// Space's proxies connect from, so that each visitor gets their own rate-limit bucket.
+    pub fn effective_trusted_proxies(&self) -> Vec<IpNet> {
+        if !self.trusted_proxies.is_empty() || self.space_host.as_deref().is_none_or(|h| h.trim().is_empty()) {
+            return self.trusted_proxies.clone();
+        }
+        crate::client_ip::SPACE_DEFAULT_PROXIES
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    }
+
+    /// True when MODE=local listens on an address other machines can reach: said loudly at start.
+    pub fn local_mode_exposed(&self) -> bool {
+        let host = self.listen_host.trim_start_matches('[').trim_end_matches(']');
+        self.mode == Mode::Local && !host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
     /// LOCAL_AUTH_USER, allowed only where no one but this machine can reach the listener: MODE=local,
@@ -523,6 +552,7 @@ impl Settings {
             ("SESSION_IDLE_SECS", self.session_idle_secs),
             ("SESSION_MAX_SECS", self.session_max_secs),
             ("SESSIONS_PER_USER", self.sessions_per_user as u64),
+            ("MAX_SESSION_AGE", self.max_session_age.as_secs()),
             ("GATEWAY_THREADS", self.threads as u64),
         ] {
             if v == 0 {
@@ -558,6 +588,7 @@ impl Settings {
             state,
             routes,
             local_user,
+            trusted_proxies: self.effective_trusted_proxies(),
         })
     }
 }
@@ -753,5 +784,43 @@ mod tests {
                 .local_user
                 .is_none()
         );
+    }
+
+    #[test]
+    fn trusted_proxies_default_on_a_space_only() {
+        let r = settings(&["--identity-secret", K]).resolve().unwrap();
+        assert!(r.trusted_proxies.is_empty());
+        let r = settings(&["--identity-secret", K, "--space-host", "a-b.hf.space"])
+            .resolve()
+            .unwrap();
+        assert!(
+            r.trusted_proxies
+                .iter()
+                .any(|n| n.contains(&"10.16.3.80".parse::<std::net::IpAddr>().unwrap()))
+        );
+        assert!(
+            !r.trusted_proxies
+                .iter()
+                .any(|n| n.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()))
+        );
+        let r = settings(&[
+            "--identity-secret",
+            K,
+            "--space-host",
+            "a-b.hf.space",
+            "--trusted-proxies",
+            "192.0.2.0/24",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(r.trusted_proxies, ["192.0.2.0/24".parse::<IpNet>().unwrap()]);
+    }
+
+    #[test]
+    fn local_mode_on_a_public_listener_is_flagged() {
+        assert!(settings(&[]).local_mode_exposed(), "the default 0.0.0.0");
+        assert!(!settings(&["--listen-host", "127.0.0.1"]).local_mode_exposed());
+        assert!(!settings(&["--listen-host", "[::1]"]).local_mode_exposed());
+        assert!(!settings(&["--mode", "space"]).local_mode_exposed());
     }
 }

@@ -81,9 +81,11 @@ impl IdentitySigner {
 }
 
 /// Removes what the client must not pass to the backend: `x-vault-*` (any case, all
-/// copies), `Authorization`, and the gateway cookie (other cookies stay).
+/// copies) and every spelling with `_` that a CGI-style backend would read as one of the
+/// gateway's headers (`X_Vault_User`, `x-vault_identity`, `X_Request_Id`), `Authorization`,
+/// and the gateway cookie (other cookies stay).
 pub fn strip_client_identity(req: &mut RequestHeader) {
-    if req.headers.keys().any(|name| headers::is_reserved(name.as_str())) {
+    if req.headers.keys().any(|name| is_gateway_owned(name.as_str())) {
         strip_reserved(req);
     }
     req.remove_header(&http::header::AUTHORIZATION);
@@ -94,12 +96,32 @@ fn strip_reserved(req: &mut RequestHeader) {
     let reserved: Vec<http::HeaderName> = req
         .headers
         .keys()
-        .filter(|name| headers::is_reserved(name.as_str()))
+        .filter(|name| is_gateway_owned(name.as_str()))
         .cloned()
         .collect();
     for name in reserved {
         req.remove_header(&name);
     }
+}
+
+/// True for a name only the gateway may send upstream: `x-vault-*`, or a name with `_` that
+/// reads as `x-vault-*` or `x-request-id` once `_` becomes `-` (CGI maps both to `_`).
+/// Allocation-free: header names are checked on every request.
+fn is_gateway_owned(name: &str) -> bool {
+    if headers::is_reserved(name) {
+        return true;
+    }
+    if !name.contains('_') {
+        return false;
+    }
+    let same = |pattern: &str| {
+        name.len() >= pattern.len()
+            && name
+                .bytes()
+                .zip(pattern.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
+    };
+    same(headers::RESERVED_PREFIX) || (name.len() == headers::REQUEST_ID.len() && same(headers::REQUEST_ID))
 }
 
 fn strip_gateway_cookie(req: &mut RequestHeader) {
@@ -207,6 +229,41 @@ mod tests {
         assert_eq!(ids.len(), 1);
         let id = verify_identity(&key, &ids[0]).unwrap();
         assert_eq!((id.user, id.session.as_deref()), (alice, Some("sess-1")));
+    }
+
+    #[test]
+    fn gateway_owned_names_table() {
+        for (name, owned) in [
+            ("x-vault-user", true),
+            ("x_vault_user", true),
+            ("x_vault_identity", true),
+            ("x-vault_session", true),
+            ("x_vault-anything", true),
+            ("x_request_id", true),
+            ("x-request_id", true),
+            ("x-request-id", false), // replaced by the gateway's own, not stripped here
+            ("x_request_idx", false),
+            ("x_vaul", false),
+            ("x_forwarded_for", false),
+            ("accept", false),
+            ("mcp_session_id", false),
+        ] {
+            assert_eq!(is_gateway_owned(name), owned, "{name}");
+        }
+    }
+
+    #[test]
+    fn underscore_spellings_never_reach_the_backend() {
+        let mut r = req(&[
+            ("X_Vault_User", "mallory"),
+            ("x_vault_identity", "forged"),
+            ("X-Vault_Session", "s"),
+            ("X_Request_Id", "spoof"),
+            ("x_other", "kept"),
+        ]);
+        strip_client_identity(&mut r);
+        let names: Vec<&str> = r.headers.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x_other"]);
     }
 
     #[test]

@@ -29,7 +29,8 @@ fn main() -> ExitCode {
                 prev.as_ref(),
                 &cli.settings.effective_public_url(),
                 cli.settings.token_ttl,
-            );
+            )
+            .with_max_session_age(cli.settings.max_session_age);
             let minted = keys.mint(&user, args.name.as_deref(), args.ttl);
             tracing::info!(target: "audit", event = "token_issue", user = user.as_str(), via = "cli");
             println!("{}", minted.token);
@@ -72,6 +73,15 @@ fn main() -> ExitCode {
                 tracing::warn!(
                     "MODE=local and no JWT_SECRET_KEY: generated an ephemeral signing key; tokens die with this process. \
                      Set JWT_SECRET_KEY (openssl rand -base64 48) to keep them."
+                );
+            }
+            if cli.settings.local_mode_exposed() {
+                tracing::warn!(
+                    listen_host = %cli.settings.listen_host,
+                    "MODE=local on a listener other machines can reach: local sign-in is refused to every request \
+                     that is not from a browser on this machine (forwarded or for another Host), so visitors \
+                     cannot sign in. For anything but a personal machine, set MODE=space and real sign-in \
+                     (Hugging Face OAuth), or LISTEN_HOST=127.0.0.1"
                 );
             }
             if let Some(user) = &resolved.local_user {

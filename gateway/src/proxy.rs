@@ -17,9 +17,9 @@ use vaultgate_shared::config::Secret;
 use vaultgate_shared::headers;
 
 use crate::answer::Answer;
-use crate::audit;
-use crate::auth::{AuthFailure, Authenticator, Principal};
-use crate::client_ip::TrustedProxies;
+use crate::audit::{self, RequestIds};
+use crate::auth::{AuthFailure, Authenticator, Principal, RemoteBudget};
+use crate::client_ip::{ClientAddr, TrustedProxies};
 use crate::identity::{self, IdentitySigner};
 use crate::metrics::{HttpMethod, Metrics};
 use crate::origin::Origins;
@@ -60,6 +60,8 @@ pub struct Gateway {
     pub mcp_url: String,
     /// RFC 9728 metadata when `MCP_OAUTH=huggingface`; `None` publishes nothing.
     pub resource_metadata: Option<ResourceMetadata>,
+    /// The public listener's port (the local sign-in checks the request's `Host` against it).
+    pub listen_port: u16,
 }
 
 /// What one MCP request is.
@@ -78,9 +80,14 @@ pub struct RequestCtx {
     started: Instant,
     route: Route,
     method: HttpMethod,
-    /// Kept as the header value it is sent as, upstream and back (a clone shares the bytes).
+    /// The gateway's own id, always fresh; kept as the header value it is sent as, upstream
+    /// and back (a clone shares the bytes).
     request_id: HeaderValue,
-    client_ip: Option<IpAddr>,
+    /// The `X-Request-Id` the client sent, only ever logged (as `client_request_id`).
+    client_request_id: Option<HeaderValue>,
+    /// The socket peer's address.
+    peer: Option<IpAddr>,
+    client_ip: Option<ClientAddr>,
     user: Option<UserId>,
     session: Option<String>,
     mcp: Option<McpCall>,
@@ -91,8 +98,16 @@ pub struct RequestCtx {
 impl RequestCtx {
     /// The request id as text, for answers and audit lines.
     fn rid(&self) -> &str {
-        // Always ASCII: a client's id passed `is_valid_request_id`, ours is a UUID.
+        // Always ASCII: ours is a UUID.
         self.request_id.to_str().unwrap_or("")
+    }
+
+    /// Both request ids, for audit lines.
+    fn ids(&self) -> RequestIds<'_> {
+        RequestIds {
+            ours: self.rid(),
+            client: self.client_request_id.as_ref().and_then(|v| v.to_str().ok()),
+        }
     }
 }
 
@@ -147,19 +162,39 @@ impl Gateway {
         Ok(body.freeze())
     }
 
+    /// The budget a remote token check of this request is admitted against.
+    fn budget(&self, ctx: &RequestCtx) -> RemoteBudget<'_> {
+        RemoteBudget {
+            limits: &self.limits,
+            client: ctx.client_ip,
+        }
+    }
+
     async fn refuse_auth(&self, s: &mut Session, ctx: &mut RequestCtx, f: AuthFailure) -> pingora::Result<bool> {
+        if let Some(limited) = f.limited {
+            // Over its budget of remote token checks: nothing was asked, nothing else to count.
+            return self.refuse_limited(s, ctx, limited, None).await;
+        }
         if f.status == 503 {
             // The identity provider is down: not the client's failure, so neither counted nor limited.
-            audit::auth_unavailable(f.reason, ctx.route.label(), ctx.client_ip, ctx.rid());
-            let a = Answer::error(503, f.reason, &f.description, self.rpc_id(ctx)).header("retry-after", "5");
+            audit::auth_unavailable(f.reason, ctx.route.label(), ctx.client_ip, ctx.ids());
+            let retry = f.retry_after.unwrap_or(5).to_string();
+            let a = Answer::error(503, f.reason, &f.description, self.rpc_id(ctx)).header("retry-after", retry);
             return self.answer(s, ctx, a).await;
         }
         self.metrics.auth_failures.with_label_values(&[f.reason]).inc();
-        audit::auth_failure(f.reason, ctx.route.label(), ctx.client_ip, ctx.rid());
-        if let Some(ip) = ctx.client_ip
-            && let Err(limited) = self.limits.auth_failed(ip).await
-        {
-            return self.refuse_limited(s, ctx, limited, None).await;
+        audit::auth_failure(f.reason, ctx.route.label(), ctx.client_ip, ctx.ids());
+        if let Some(ip) = ctx.client_ip {
+            // No credential at all is how OAuth discovery starts, not a guess: it draws on the
+            // client's unauthenticated bucket instead of its failed-auth one.
+            let counted = if f.is_missing() {
+                self.limits.check_ip(ip).await
+            } else {
+                self.limits.auth_failed(ip).await
+            };
+            if let Err(limited) = counted {
+                return self.refuse_limited(s, ctx, limited, None).await;
+            }
         }
         if ctx.route == Route::Mcp && s.req_header().method == http::Method::POST && !ctx.body_read {
             // Answer with the request's JSON-RPC id when the (small) body tells it.
@@ -197,7 +232,7 @@ impl Gateway {
         };
         if !self.audited.contains_key(&who) {
             self.audited.insert(who, ());
-            audit::rate_limited(l.scope.label(), user, ctx.client_ip, ctx.rid());
+            audit::rate_limited(l.scope.label(), user, ctx.client_ip, ctx.ids());
         }
         let mut a = Answer::error(
             429,
@@ -224,7 +259,7 @@ impl Gateway {
         } else {
             "session_rejected"
         };
-        audit::session_event(event, user, Some(reason), ctx.client_ip, ctx.rid());
+        audit::session_event(event, user, Some(reason), ctx.client_ip, ctx.ids());
         let (status, message) = match reason {
             "missing" => (
                 400,
@@ -256,7 +291,7 @@ impl Gateway {
         );
         if !self.audited.contains_key(&who) {
             self.audited.insert(who, ());
-            audit::path_refused(reason, ctx.client_ip, ctx.rid());
+            audit::path_refused(reason, ctx.client_ip, ctx.ids());
         }
         let a = if ctx.route == Route::AmbiguousPath {
             Answer::error(
@@ -304,10 +339,15 @@ impl Gateway {
                 Ok(Some(self.answer(s, ctx, a).await?))
             }
             Route::Page | Route::SignInConfig | Route::SignInLogin | Route::SignInCallback | Route::SignInLocal => {
-                if let Some(ip) = ctx.client_ip
-                    && let Err(l) = self.limits.check_ip(ip).await
-                {
-                    return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
+                if let Some(ip) = ctx.client_ip {
+                    let checked = if ctx.route == Route::Page {
+                        self.limits.check_asset(ip).await
+                    } else {
+                        self.limits.check_ip(ip).await
+                    };
+                    if let Err(l) = checked {
+                        return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
+                    }
                 }
                 let req = s.req_header();
                 let a = match ctx.route {
@@ -315,7 +355,7 @@ impl Gateway {
                     Route::SignInConfig => {
                         // The page asks once who it is signed in as; no cookie (or a dead one) is not an error here.
                         let session = match crate::auth::bearer::cookie_value(req, crate::auth::bearer::COOKIE_NAME) {
-                            Some(_) => self.auth.authenticate(req, true).await.ok(),
+                            Some(_) => self.auth.authenticate(req, true, self.budget(ctx)).await.ok(),
                             None => None,
                         };
                         let session = session.map(|p| {
@@ -332,8 +372,10 @@ impl Gateway {
                         )
                     }
                     Route::SignInLogin => self.signin.login(req).await,
-                    Route::SignInCallback => self.signin.callback(self, req, ctx.client_ip, ctx.rid()).await,
-                    _ => self.signin.local(self, req, ctx.client_ip, ctx.rid()),
+                    Route::SignInCallback => self.signin.callback(self, req, ctx.client_ip, ctx.ids()).await,
+                    _ => self
+                        .signin
+                        .local(self, req, (ctx.peer, self.listen_port), ctx.client_ip, ctx.ids()),
                 };
                 Ok(Some(self.answer(s, ctx, a).await?))
             }
@@ -417,7 +459,7 @@ impl Gateway {
                     // Fail closed (the store counted the error): a session that cannot be
                     // checked is not accepted.
                     tracing::error!(error = %e, "session store lookup failed");
-                    audit::auth_unavailable("state_unavailable", ctx.route.label(), ctx.client_ip, ctx.rid());
+                    audit::auth_unavailable("state_unavailable", ctx.route.label(), ctx.client_ip, ctx.ids());
                     let a = Answer::error(
                         503,
                         "state_unavailable",
@@ -438,7 +480,7 @@ impl Gateway {
                     {
                         tracing::error!(error = %e, "could not end an MCP session");
                     }
-                    audit::session_event("session_end", user, Some("client_delete"), ctx.client_ip, ctx.rid());
+                    audit::session_event("session_end", user, Some("client_delete"), ctx.client_ip, ctx.ids());
                     let mut resp = ResponseHeader::build(204, Some(2))?;
                     resp.insert_header(headers::REQUEST_ID, ctx.request_id.clone())?;
                     s.write_response_header(Box::new(resp), true).await?;
@@ -456,7 +498,7 @@ impl Gateway {
     fn audit_success(&self, p: &Principal, ctx: &RequestCtx) {
         if !self.audited.contains_key(&p.jti) {
             self.audited.insert(p.jti.clone(), ());
-            audit::auth_success(&p.user, ctx.route.label(), ctx.client_ip, ctx.rid());
+            audit::auth_success(&p.user, ctx.route.label(), ctx.client_ip, ctx.ids());
         }
     }
 }
@@ -470,12 +512,15 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn request_id_of(req: &RequestHeader) -> HeaderValue {
+/// The client's own `X-Request-Id`, when it is short printable text: logged beside ours as
+/// `client_request_id`, never sent on or used as the gateway's id (a client could otherwise
+/// make its requests' audit lines collide with another's).
+fn client_request_id(req: &RequestHeader) -> Option<HeaderValue> {
     const REQUEST_ID: http::HeaderName = http::HeaderName::from_static(headers::REQUEST_ID);
-    match req.headers.get(REQUEST_ID) {
-        Some(v) if v.to_str().is_ok_and(headers::is_valid_request_id) => v.clone(),
-        _ => new_request_id(),
-    }
+    req.headers
+        .get(REQUEST_ID)
+        .filter(|v| v.len() <= 128 && v.to_str().is_ok())
+        .cloned()
 }
 
 /// A fresh random (v4) UUID for a request. Its bits come from the thread's userspace CSPRNG
@@ -498,6 +543,8 @@ impl ProxyHttp for Gateway {
             route: Route::Other,
             method: HttpMethod::of(&http::Method::GET),
             request_id: HeaderValue::from_static(""),
+            client_request_id: None,
+            peer: None,
             client_ip: None,
             user: None,
             session: None,
@@ -518,9 +565,10 @@ impl ProxyHttp for Gateway {
             r => r,
         };
         ctx.method = HttpMethod::of(&req.method);
-        ctx.request_id = request_id_of(req);
-        let peer = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-        ctx.client_ip = self.proxies.client_ip(peer, s.req_header());
+        ctx.request_id = new_request_id();
+        ctx.client_request_id = client_request_id(req);
+        ctx.peer = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        ctx.client_ip = self.proxies.client(ctx.peer, s.req_header());
 
         if ctx.route == Route::ResourceMetadata {
             // Public, credential-free and read by browser-based clients of any origin: no Origin check.
@@ -533,7 +581,7 @@ impl ProxyHttp for Gateway {
         if let Some(origin) = s.req_header().headers.get(http::header::ORIGIN)
             && !self.origins.allows(origin.as_bytes())
         {
-            audit::origin_refused(&String::from_utf8_lossy(origin.as_bytes()), ctx.client_ip, ctx.rid());
+            audit::origin_refused(&String::from_utf8_lossy(origin.as_bytes()), ctx.client_ip, ctx.ids());
             let a = Answer::error(403, "forbidden_origin", "this Origin is not allowed", self.rpc_id(ctx));
             return self.answer(s, ctx, a).await;
         }
@@ -541,19 +589,20 @@ impl ProxyHttp for Gateway {
             return Ok(done);
         }
 
-        let principal = match self.auth.authenticate(s.req_header(), ctx.route.accepts_cookie()).await {
+        let principal = match self
+            .auth
+            .authenticate(s.req_header(), ctx.route.accepts_cookie(), self.budget(ctx))
+            .await
+        {
             Ok(p) => p,
             Err(f) => return self.refuse_auth(s, ctx, f).await,
         };
-        if principal.from_cookie && crate::origin::unsafe_without_origin(s.req_header()) {
-            // A cookie is sent by browsers on cross-site requests too: unsafe methods must prove their origin.
-            let a = Answer::error(
-                403,
-                "origin_required",
-                "requests authenticated by cookie must carry an Origin header",
-                None,
-            );
-            return self.answer(s, ctx, a).await;
+        if principal.from_cookie
+            && let Err(refusal) = self.origins.check_browser_request(s.req_header())
+        {
+            // Browsers send the cookie on cross-site requests too: unsafe ones must prove they
+            // come from our page, with a body no cross-site form can send.
+            return self.answer(s, ctx, refusal.answer()).await;
         }
         self.audit_success(&principal, ctx);
         self.usage.record(&principal.user);
@@ -564,7 +613,7 @@ impl ProxyHttp for Gateway {
         }
         match ctx.route {
             Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => {
-                let a = token_endpoints::handle(self, ctx.route, s.req_header(), &principal, ctx.rid()).await;
+                let a = token_endpoints::handle(self, ctx.route, s.req_header(), &principal, ctx.ids()).await;
                 return self.answer(s, ctx, a).await;
             }
             Route::Mcp => {
@@ -633,7 +682,7 @@ impl ProxyHttp for Gateway {
             match self.sessions.create(&user).await {
                 Ok(id) => {
                     self.metrics.sessions_created.inc();
-                    audit::session_event("session_start", &user, None, ctx.client_ip, ctx.rid());
+                    audit::session_event("session_start", &user, None, ctx.client_ip, ctx.ids());
                     resp.insert_header("mcp-session-id", id.as_str())?;
                     ctx.session = Some(id);
                 }

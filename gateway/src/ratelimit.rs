@@ -1,5 +1,6 @@
 //! Rate limits that keep users apart: a GCRA bucket per user, per client IP on
-//! unauthenticated routes, and per client IP for failed authentications. A limited
+//! unauthenticated routes (a separate, generous one for the page and its static files), per
+//! client IP for failed authentications, and per client IP for remote token checks. A limited
 //! request is answered 429 by the gateway and never reaches the backend.
 //!
 //! With one gateway process (memory and sqlite stores) the buckets live in this process
@@ -7,7 +8,6 @@
 //! draws on the same bucket; when Redis cannot answer, this process's own bucket decides
 //! (a replica then limits alone until Redis is back, rather than letting everything through).
 
-use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +19,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use vaultgate_shared::UserId;
 
+use crate::client_ip::ClientAddr;
 use crate::state::StateError;
 
 /// GCRA buckets kept outside this process, shared by every gateway replica.
@@ -114,11 +115,19 @@ fn ceil_secs(d: Duration) -> u64 {
 /// The gateway's three limits.
 pub struct RateLimiter {
     user: Bucket<UserId>,
-    ip: Bucket<IpAddr>,
-    auth_failure: Bucket<IpAddr>,
+    ip: Bucket<ClientAddr>,
+    assets: Bucket<ClientAddr>,
+    auth_failure: Bucket<ClientAddr>,
+    remote_check: Bucket<ClientAddr>,
+    /// Clients whose failed-auth bucket refused them, until when: consulted before a remote
+    /// token check, so an address already over its limit costs no call to the provider.
+    exhausted: moka::sync::Cache<ClientAddr, std::time::Instant>,
     checks: AtomicU64,
     shared: Option<Arc<dyn SharedCounters>>,
 }
+
+/// How many times the per-IP limit the page's static files may be fetched.
+pub const ASSET_FACTOR: u32 = 10;
 
 /// How often (in checks) idle keys are dropped, so memory stays bounded.
 const TIDY_EVERY: u64 = 8192;
@@ -129,7 +138,17 @@ impl RateLimiter {
         Self {
             user: Bucket::new(Scope::User, per_minute, burst),
             ip: Bucket::new(Scope::Ip, ip_per_minute, ip_per_minute.div_ceil(4).max(10)),
+            assets: Bucket::new(
+                Scope::Ip,
+                ip_per_minute.saturating_mul(ASSET_FACTOR),
+                ip_per_minute.saturating_mul(ASSET_FACTOR).div_ceil(4).max(40),
+            ),
             auth_failure: Bucket::new(Scope::AuthFailure, fail_per_minute, fail_per_minute),
+            remote_check: Bucket::new(Scope::AuthFailure, fail_per_minute, fail_per_minute),
+            exhausted: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             checks: AtomicU64::new(0),
             shared: None,
         }
@@ -164,7 +183,9 @@ impl RateLimiter {
         if self.checks.fetch_add(1, Ordering::Relaxed) % TIDY_EVERY == TIDY_EVERY - 1 {
             self.user.tidy();
             self.ip.tidy();
+            self.assets.tidy();
             self.auth_failure.tidy();
+            self.remote_check.tidy();
         }
     }
 
@@ -174,13 +195,40 @@ impl RateLimiter {
     }
 
     /// One unauthenticated request from `ip`.
-    pub async fn check_ip(&self, ip: IpAddr) -> Result<(), Limited> {
+    pub async fn check_ip(&self, ip: ClientAddr) -> Result<(), Limited> {
         self.take(&self.ip, &ip, || format!("ip:{ip}")).await
     }
 
+    /// One request for the page or its static files from `ip`: a browser fetches several at
+    /// once, so these draw on their own bucket, `ASSET_FACTOR` times the IP limit.
+    pub async fn check_asset(&self, ip: ClientAddr) -> Result<(), Limited> {
+        self.take(&self.assets, &ip, || format!("asset:{ip}")).await
+    }
+
     /// One failed authentication from `ip`; `Err` once that IP is over its limit.
-    pub async fn auth_failed(&self, ip: IpAddr) -> Result<(), Limited> {
-        self.take(&self.auth_failure, &ip, || format!("auth_failure:{ip}"))
+    pub async fn auth_failed(&self, ip: ClientAddr) -> Result<(), Limited> {
+        let r = self
+            .take(&self.auth_failure, &ip, || format!("auth_failure:{ip}"))
+            .await;
+        if let Err(l) = &r {
+            self.exhausted
+                .insert(ip, std::time::Instant::now() + Duration::from_secs(l.retry_after_secs));
+        }
+        r
+    }
+
+    /// Admits one remote token check (a call to Hugging Face) for `ip`: refused while the
+    /// address is over its failed-auth limit, and at most `AUTH_FAILURE_LIMIT_PER_MINUTE` calls
+    /// per minute per address, counted before the call so that concurrent requests cannot
+    /// exceed it. A token whose answer is cached makes no call and is not counted.
+    pub async fn admit_remote_check(&self, ip: ClientAddr) -> Result<(), Limited> {
+        if let Some(until) = self.exhausted.get(&ip) {
+            let now = std::time::Instant::now();
+            if until > now {
+                return Err(self.auth_failure.limited(until - now));
+            }
+        }
+        self.take(&self.remote_check, &ip, || format!("remote_check:{ip}"))
             .await
     }
 }
@@ -206,8 +254,8 @@ mod tests {
     #[tokio::test]
     async fn failed_auth_is_per_ip() {
         let r = RateLimiter::new(60, 5, 100, 3);
-        let ip1: IpAddr = "10.0.0.1".parse().unwrap();
-        let ip2: IpAddr = "10.0.0.2".parse().unwrap();
+        let ip1 = ClientAddr::Ip("10.0.0.1".parse().unwrap());
+        let ip2 = ClientAddr::Ip("10.0.0.2".parse().unwrap());
         for _ in 0..3 {
             assert!(r.auth_failed(ip1).await.is_ok());
         }
@@ -216,5 +264,40 @@ mod tests {
         let h = r.auth_failed(ip1).await.unwrap_err().headers();
         assert_eq!(h[0].0, "retry-after");
         assert_eq!(h[1], ("ratelimit-limit", "3".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn remote_checks_are_bounded_per_ip_and_stop_once_failures_are_over_the_limit() {
+        let r = RateLimiter::new(60, 5, 100, 3);
+        let (a, b) = (ClientAddr::Opaque(1), ClientAddr::Opaque(2));
+        for _ in 0..3 {
+            assert!(r.admit_remote_check(a).await.is_ok());
+        }
+        assert_eq!(r.admit_remote_check(a).await.unwrap_err().scope, Scope::AuthFailure);
+        assert!(
+            r.admit_remote_check(b).await.is_ok(),
+            "another address has its own budget"
+        );
+        for _ in 0..3 {
+            assert!(r.auth_failed(b).await.is_ok());
+        }
+        assert!(r.auth_failed(b).await.is_err());
+        assert!(
+            r.admit_remote_check(b).await.is_err(),
+            "over the failed-auth limit: no remote call"
+        );
+    }
+
+    #[tokio::test]
+    async fn static_files_have_their_own_generous_bucket() {
+        let r = RateLimiter::new(60, 5, 10, 3);
+        let ip = ClientAddr::Ip("10.0.0.9".parse().unwrap());
+        for _ in 0..10 {
+            assert!(r.check_ip(ip).await.is_ok());
+        }
+        assert!(r.check_ip(ip).await.is_err());
+        for _ in 0..25 {
+            assert!(r.check_asset(ip).await.is_ok(), "the page still loads");
+        }
     }
 }

@@ -60,7 +60,8 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
         resolved.jwt_previous.as_ref(),
         &resolved.public_url,
         settings.token_ttl,
-    );
+    )
+    .with_max_session_age(settings.max_session_age);
     let signin = signin_of(settings, resolved);
     let gateway = Gateway {
         auth: Authenticator {
@@ -83,8 +84,8 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
         metrics: metrics.clone(),
         usage: usage.clone(),
         backend: backend.clone(),
-        origins: Origins::new(&resolved.allowed_origins),
-        proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+        origins: Origins::new(&resolved.allowed_origins, &resolved.public_url),
+        proxies: TrustedProxies::new(resolved.trusted_proxies.clone(), settings.client_ip_header),
         metrics_token: settings.metrics_token.clone(),
         sniff_max: settings.mcp_sniff_max_bytes,
         routes: resolved.routes.clone(),
@@ -104,6 +105,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
                 .unwrap_or(DEFAULT_HF_ISSUER);
             ResourceMetadata::new(&resolved.public_url, issuer, &["openid", "profile"])
         }),
+        listen_port: resolved.port,
     };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))

@@ -7,7 +7,8 @@ use pingora::http::RequestHeader;
 use vaultgate_shared::jwt::now_secs;
 
 use crate::answer::Answer;
-use crate::audit;
+use crate::audit::{self, RequestIds};
+use crate::auth::allow::{Account, AllowList};
 use crate::auth::bearer::cookie_header;
 use crate::auth::{Principal, TokenKind};
 use crate::proxy::Gateway;
@@ -19,7 +20,7 @@ pub async fn handle(
     route: Route,
     req: &RequestHeader,
     principal: &Principal,
-    request_id: &str,
+    ids: RequestIds<'_>,
 ) -> Answer {
     if route == Route::AuthSession {
         if req.method != http::Method::GET {
@@ -40,31 +41,103 @@ pub async fn handle(
     }
     match route {
         // A token for an MCP client, made from the web page's session; the page keeps its cookie.
-        Route::AuthToken if principal.from_cookie => issue(gw, principal, "exchange", "token_issue", request_id, false),
+        Route::AuthToken if principal.from_cookie => issue(gw, principal, "exchange", "token_issue", ids, false),
         Route::AuthToken if principal.kind != TokenKind::HuggingFace => Answer::error(
             400,
             "invalid_request",
             "send a Hugging Face access token (hf_…) as the bearer; use /api/auth/refresh for gateway tokens",
             None,
         ),
-        Route::AuthToken => issue(gw, principal, "exchange", "token_issue", request_id, false),
-        Route::AuthRefresh => issue(
-            gw,
-            principal,
-            "refresh",
-            "token_refresh",
-            request_id,
-            principal.from_cookie,
-        ),
-        _ => logout(gw, principal, request_id).await,
+        Route::AuthToken => issue(gw, principal, "exchange", "token_issue", ids, false),
+        Route::AuthRefresh => refresh(gw, principal, ids).await,
+        _ => logout(gw, principal, ids).await,
     }
 }
 
-/// Mints a gateway token for the caller's own user id; `set_cookie` also makes it the page's session.
-fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, request_id: &str, set_cookie: bool) -> Answer {
-    let minted = gw.auth.keys.mint(&p.user, p.name.as_deref(), None);
+/// Why a refresh is refused: the lineage is over, or its person is no longer allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    /// Past `MAX_SESSION_AGE` since the sign-in, or past the Hugging Face token it came from.
+    TooOld,
+    /// A Hugging Face identity the allow-list no longer admits (or cannot confirm without
+    /// asking Hugging Face again, for `ALLOWED_ORGS`).
+    NotAllowed,
+}
+
+impl RefreshRefusal {
+    fn answer(self) -> Answer {
+        match self {
+            RefreshRefusal::TooOld => Answer::unauthorized(
+                401,
+                "this sign-in is older than the gateway's maximum session age (or than the Hugging Face token it came from); sign in again",
+                None,
+            ),
+            RefreshRefusal::NotAllowed => Answer::error(
+                403,
+                "not_allowed",
+                "this account is no longer allowed here, or its organisation must be confirmed by signing in again",
+                None,
+            ),
+        }
+    }
+}
+
+/// Whether `p`'s lineage may get another token now (refresh, or an exchange of the page's session): before its deadline (with a minute to
+/// spare, so a refresh never mints a token that is already dead), and for a Hugging Face
+/// identity still on the allow-list by id or name (organisations are only known at sign-in).
+pub fn may_refresh(
+    p: &Principal,
+    max_age: std::time::Duration,
+    allow: &AllowList,
+    now: u64,
+) -> Result<(), RefreshRefusal> {
+    if p.lineage.deadline(max_age) <= now + 60 {
+        return Err(RefreshRefusal::TooOld);
+    }
+    let account = Account {
+        id: p.user.as_str(),
+        username: p.name.as_deref(),
+        orgs: &[],
+    };
+    // A Hugging Face token was just checked against the allow-list with its organisations.
+    if p.lineage.hf && p.kind == TokenKind::Gateway && !allow.permits(account) {
+        return Err(RefreshRefusal::NotAllowed);
+    }
+    Ok(())
+}
+
+/// `POST /api/auth/refresh`: a new token of the same lineage; the presented one is revoked
+/// (until its own expiry, so the entry goes away with it).
+async fn refresh(gw: &Gateway, p: &Principal, ids: RequestIds<'_>) -> Answer {
+    if let Err(r) = may_refresh(p, gw.auth.keys.max_session_age(), &gw.auth.allow, now_secs()) {
+        audit::token_event("token_refresh_refused", &p.user, "refresh", ids);
+        return r.answer();
+    }
+    if p.kind == TokenKind::Gateway
+        && let Err(e) = gw.auth.revocations.revoke(&p.jti, p.expires_at).await
+    {
+        tracing::error!(error = %e, "could not revoke a refreshed token");
+        return Answer::error(
+            503,
+            "state_unavailable",
+            "the refresh could not be recorded; try again",
+            None,
+        )
+        .header("retry-after", "5");
+    }
+    issue(gw, p, "refresh", "token_refresh", ids, p.from_cookie)
+}
+
+/// Mints a gateway token for the caller's own user id, in the caller's lineage; `set_cookie`
+/// also makes it the page's session.
+fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, ids: RequestIds<'_>, set_cookie: bool) -> Answer {
+    if let Err(r) = may_refresh(p, gw.auth.keys.max_session_age(), &gw.auth.allow, now_secs()) {
+        audit::token_event("token_refresh_refused", &p.user, via, ids);
+        return r.answer();
+    }
+    let minted = gw.auth.keys.mint_in(&p.user, p.name.as_deref(), None, p.lineage);
     gw.metrics.tokens_issued.with_label_values(&[via]).inc();
-    audit::token_event(event, &p.user, via, request_id);
+    audit::token_event(event, &p.user, via, ids);
     let expires_in = minted.expires_at.saturating_sub(now_secs());
     let a = Answer::json(
         200,
@@ -83,7 +156,7 @@ fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, request_id: &str, 
     }
 }
 
-async fn logout(gw: &Gateway, p: &Principal, request_id: &str) -> Answer {
+async fn logout(gw: &Gateway, p: &Principal, ids: RequestIds<'_>) -> Answer {
     if let Err(e) = gw.auth.revocations.revoke(&p.jti, p.expires_at).await {
         tracing::error!(error = %e, "could not record a revocation");
         return Answer::error(
@@ -93,7 +166,7 @@ async fn logout(gw: &Gateway, p: &Principal, request_id: &str) -> Answer {
             None,
         );
     }
-    audit::token_event("token_revoke", &p.user, "logout", request_id);
+    audit::token_event("token_revoke", &p.user, "logout", ids);
     let ended = match gw.sessions.end_user(&p.user).await {
         Ok(n) => n,
         Err(e) => {
@@ -102,8 +175,113 @@ async fn logout(gw: &Gateway, p: &Principal, request_id: &str) -> Answer {
         }
     };
     if ended > 0 {
-        audit::session_event("session_end", &p.user, Some("logout"), None, request_id);
+        audit::session_event("session_end", &p.user, Some("logout"), None, ids);
     }
     Answer::json(200, &serde_json::json!({"revoked": true, "sessions_ended": ended}))
         .header("set-cookie", cookie_header("", 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::jwt::Lineage;
+    use std::time::Duration;
+    use vaultgate_shared::UserId;
+
+    fn principal(kind: TokenKind, lineage: Lineage, name: Option<&str>) -> Principal {
+        Principal {
+            user: UserId::parse("64a1b2c3d4e5f6a7b8c9d0e1").unwrap(),
+            jti: "j".into(),
+            expires_at: 0,
+            issued_at: 0,
+            from_cookie: false,
+            name: name.map(str::to_owned),
+            kind,
+            lineage,
+        }
+    }
+
+    #[test]
+    fn refresh_table() {
+        use RefreshRefusal::*;
+        const DAY: u64 = 86_400;
+        let now = 1_000 * DAY;
+        let age = Duration::from_secs(30 * DAY);
+        let open = AllowList::default();
+        let alice_only = AllowList::new(&["alice-hf".into()], &[]);
+        let team_only = AllowList::new(&[], &["team".into()]);
+        let l = |days_ago: u64, max_exp: Option<u64>, hf: bool| Lineage {
+            auth_time: now - days_ago * DAY,
+            max_exp,
+            hf,
+        };
+        let gw = TokenKind::Gateway;
+        let cases = [
+            ("fresh sign-in", principal(gw, l(0, None, false), None), &open, Ok(())),
+            ("29 days old", principal(gw, l(29, None, false), None), &open, Ok(())),
+            (
+                "30 days old",
+                principal(gw, l(30, None, false), None),
+                &open,
+                Err(TooOld),
+            ),
+            (
+                "a year old",
+                principal(gw, l(365, None, false), None),
+                &open,
+                Err(TooOld),
+            ),
+            (
+                "HF token gone",
+                principal(gw, l(0, Some(now - 1), true), None),
+                &open,
+                Err(TooOld),
+            ),
+            (
+                "HF token ends within the minute",
+                principal(gw, l(0, Some(now + 30), true), None),
+                &open,
+                Err(TooOld),
+            ),
+            (
+                "HF token alive",
+                principal(gw, l(0, Some(now + 3600), true), None),
+                &open,
+                Ok(()),
+            ),
+            (
+                "still listed",
+                principal(gw, l(0, None, true), Some("alice-hf")),
+                &alice_only,
+                Ok(()),
+            ),
+            (
+                "struck from the list",
+                principal(gw, l(0, None, true), Some("bob-hf")),
+                &alice_only,
+                Err(NotAllowed),
+            ),
+            (
+                "orgs need a new sign-in",
+                principal(gw, l(0, None, true), Some("alice-hf")),
+                &team_only,
+                Err(NotAllowed),
+            ),
+            (
+                "local lineage: no allow-list",
+                principal(gw, l(0, None, false), Some("x")),
+                &alice_only,
+                Ok(()),
+            ),
+            (
+                "an HF token was just checked",
+                principal(TokenKind::HuggingFace, l(0, Some(now + 3600), true), None),
+                &team_only,
+                Ok(()),
+            ),
+        ];
+        for (name, p, allow, want) in cases {
+            assert_eq!(may_refresh(&p, age, allow, now), want, "{name}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The web page people land on: static HTML, CSS and JavaScript compiled into the
 //! binary (no build step, no CDN), served with headers that keep other sites from
-//! scripting or framing it (the Hugging Face Space page excepted).
+//! scripting or framing it (only huggingface.co, which shows a Space in an iframe; never
+//! another Space, which could frame the signed-in page to clickjack it).
 
 use bytes::Bytes;
 
@@ -9,7 +10,7 @@ use crate::answer::Answer;
 /// The page's security headers: only our own scripts and styles, framed only by Hugging Face.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
                    connect-src 'self'; form-action 'self'; base-uri 'none'; \
-                   frame-ancestors 'self' https://huggingface.co https://*.hf.space";
+                   frame-ancestors 'self' https://huggingface.co";
 
 const INDEX_HTML: &str = include_str!("../web/index.html");
 const APP_JS: &str = include_str!("../web/app.js");
@@ -63,6 +64,19 @@ mod tests {
         ] {
             assert!(asset(p).is_none(), "{p}");
         }
+    }
+
+    #[test]
+    fn only_huggingface_may_frame_the_page() {
+        let a = serve(&http::Method::GET, "/");
+        let csp = a.header_value("content-security-policy").unwrap();
+        let frame = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("frame-ancestors"))
+            .unwrap();
+        assert_eq!(frame, "frame-ancestors 'self' https://huggingface.co");
+        assert!(!csp.contains("hf.space"));
     }
 
     #[test]

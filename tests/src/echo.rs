@@ -90,11 +90,21 @@ pub const HF_USERS: [(&str, &str, &str, &str); 3] = [
     ("hf_org_token_0003", "64a1b2c3d4e5f6a7b8c9d0e3", "some-org", "org"),
 ];
 
+/// Tokens starting with this, then a status (`hf_status_429_…`), make the fake whoami answer
+/// that status with `Retry-After: 7`, as Hugging Face does when it rate-limits a caller.
+pub const HF_STATUS_PREFIX: &str = "hf_status_";
+
 fn whoami(headers: &hyper::HeaderMap) -> (u16, serde_json::Value) {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(status) = token
+        .and_then(|t| t.strip_prefix(HF_STATUS_PREFIX))
+        .and_then(|rest| rest.get(..3)?.parse::<u16>().ok())
+    {
+        return (status, serde_json::json!({"error": "slow down"}));
+    }
     match HF_USERS.iter().find(|(t, ..)| Some(*t) == token) {
         Some((_, id, name, kind)) => (
             200,
@@ -184,6 +194,10 @@ async fn handle(
     };
     let mut resp = Response::new(Full::new(Bytes::from(answer.to_string())).boxed());
     *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    if status == 429 || status >= 500 {
+        resp.headers_mut()
+            .insert("retry-after", hyper::header::HeaderValue::from_static("7"));
+    }
     resp.headers_mut().insert(
         "content-type",
         hyper::header::HeaderValue::from_static("application/json"),

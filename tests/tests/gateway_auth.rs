@@ -288,6 +288,10 @@ fn client_identity_headers_are_replaced_by_the_signed_identity() {
         .header("X-VAULT-IDENTITY", "forged.assertion.here")
         .header("X-Vault-Session", "stolen")
         .header("x-VaUlT-extra", "1")
+        .header("X_Vault_User", "mallory")
+        .header("x_vault_identity", "forged.assertion.here")
+        .header("X-Vault_Session", "stolen")
+        .header("X_Request_Id", "spoofed")
         .header("Cookie", "vaultgate_token=abc; theme=dark")
         .header("X-Request-Id", "3f2504e0-4f89-41d3-9a0c-0305e82c3301")
         .header("Content-Type", "application/json")
@@ -295,7 +299,10 @@ fn client_identity_headers_are_replaced_by_the_signed_identity() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-request-id"], "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+    // The gateway's own id is always fresh; the client's is only logged, under its own name.
+    let ours = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(ours, "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+    assert!(uuid::Uuid::parse_str(&ours).is_ok());
     assert!(
         r.headers().get("mcp-session-id").is_none(),
         "the backend cannot set a session id"
@@ -307,7 +314,17 @@ fn client_identity_headers_are_replaced_by_the_signed_identity() {
     assert!(seen.all("authorization").is_empty());
     assert_eq!(seen.all("cookie"), ["theme=dark"]);
     assert_eq!(seen.all("mcp-name"), ["read_note"]);
-    assert_eq!(seen.all("x-request-id"), ["3f2504e0-4f89-41d3-9a0c-0305e82c3301"]);
+    assert_eq!(seen.all("x-request-id"), [ours.as_str()]);
+    // Spellings with `_` that a CGI-style backend reads as the gateway's headers never arrive.
+    for (name, _) in &seen.headers {
+        assert!(!name.contains('_'), "{name} reached the backend");
+    }
+    let audit = gw.audit_lines();
+    let line = audit
+        .iter()
+        .find(|l| l["event"] == "auth_success" && l["request_id"] == ours.as_str())
+        .expect("the success is audited under the gateway's id");
+    assert_eq!(line["client_request_id"], "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
     let ids = seen.all("x-vault-identity");
     assert_eq!(ids.len(), 1);
     let key = IdentityKey::new(IDENTITY_SECRET.as_bytes()).unwrap();
@@ -363,28 +380,29 @@ fn origin_refresh_logout_and_revocation() {
         mcp_post(&gw, &[("Authorization", &format!("Bearer {fresh}"))], "").status(),
         200
     );
-    // Logout revokes that token (only that one).
+    // Refresh consumed the old token.
+    let before = echo.count();
+    assert_eq!(mcp_post(&gw, &[("Authorization", &auth)], "").status(), 401);
+    // Logout revokes the token it is sent with (only that one).
+    let fresh_auth = format!("Bearer {fresh}");
     let r = client()
         .post(format!("{}/api/auth/logout", gw.url()))
-        .header("Authorization", &auth)
+        .header("Authorization", &fresh_auth)
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
-    let before = echo.count();
-    let r = mcp_post(&gw, &[("Authorization", &auth)], "");
+    let r = mcp_post(&gw, &[("Authorization", &fresh_auth)], "");
     assert_eq!(r.status(), 401);
     assert_eq!(
         metric(
             &gw.metrics(),
             "vaultgate_gateway_auth_failures_total{reason=\"revoked\"}"
         ),
-        1.0
+        2.0
     );
     assert_eq!(echo.count(), before);
-    assert_eq!(
-        mcp_post(&gw, &[("Authorization", &format!("Bearer {fresh}"))], "").status(),
-        200
-    );
+    let other = format!("Bearer {}", gw.token("alice"));
+    assert_eq!(mcp_post(&gw, &[("Authorization", &other)], "").status(), 200);
     assert_eq!(
         metric(&gw.metrics(), "vaultgate_gateway_tokens_issued_total{via=\"refresh\"}"),
         1.0

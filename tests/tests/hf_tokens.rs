@@ -136,17 +136,20 @@ fn exchange_an_hf_token_for_a_gateway_token_then_refresh_and_logout() {
         .unwrap();
     assert_eq!(refreshed["user"], id);
     let _ = name;
-    // Logout revokes the exchanged token.
+    // Refresh consumed the exchanged token; logout revokes the refreshed one.
+    assert_eq!(post_mcp(&gw, &gateway_token).status(), 401);
+    let refreshed = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(post_mcp(&gw, refreshed).status(), 200);
     assert_eq!(
         client()
             .post(format!("{}/api/auth/logout", gw.url()))
-            .bearer_auth(&gateway_token)
+            .bearer_auth(refreshed)
             .send()
             .unwrap()
             .status(),
         200
     );
-    assert_eq!(post_mcp(&gw, &gateway_token).status(), 401);
+    assert_eq!(post_mcp(&gw, refreshed).status(), 401);
     assert!(
         gw.audit_lines()
             .iter()

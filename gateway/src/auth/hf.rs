@@ -2,7 +2,14 @@
 //! the user being the account's stable `id`. Answers are cached by a hash of the
 //! token (never the token itself): accepted for a few minutes, refused for less.
 //! Hugging Face being unreachable is a 503, never a pass.
+//!
+//! A flood of made-up `hf_…` tokens must not become a flood of calls to Hugging Face (which
+//! would get this host's egress rate-limited, and then every real user refused): concurrent
+//! checks of one token share one call (moka's `try_get_with`), at most `MAX_CONCURRENT_CHECKS`
+//! calls run at once, an answer of 429 or 5xx (or no answer) stops all calls for a few seconds,
+//! and the caller admits each uncached check against the client's budget first (`auth/mod.rs`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -13,6 +20,15 @@ use vaultgate_shared::UserId;
 pub const ACCEPT_TTL: Duration = Duration::from_secs(300);
 /// How long a refused token stays refused without asking again.
 pub const REFUSE_TTL: Duration = Duration::from_secs(30);
+
+/// Calls to Hugging Face in flight at once, for all clients together.
+pub const MAX_CONCURRENT_CHECKS: usize = 16;
+/// How long a check waits for a free call slot before answering 503.
+const QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// How long calls stop after Hugging Face answered 429/5xx or could not be reached (when it
+/// did not say with `Retry-After`); at most `OUTAGE_MAX_SECS`.
+const OUTAGE_SECS: u64 = 10;
+const OUTAGE_MAX_SECS: u64 = 60;
 
 /// Prefix of Hugging Face user access tokens.
 pub const TOKEN_PREFIX: &str = "hf_";
@@ -35,8 +51,8 @@ pub struct HfUser {
 pub enum HfError {
     #[error("Hugging Face refused this token")]
     Rejected,
-    #[error("Hugging Face could not be reached to check this token")]
-    Unavailable,
+    #[error("Hugging Face could not be reached to check this token; retry in {retry_after} s")]
+    Unavailable { retry_after: u64 },
 }
 
 #[derive(serde::Deserialize)]
@@ -68,7 +84,11 @@ impl Expiry<[u8; 32], Answer> for AnswerExpiry {
 pub struct HfTokens {
     whoami_url: String,
     client: reqwest::Client,
+    /// Accepted and refused answers (an outage is never cached here).
     cache: moka::future::Cache<[u8; 32], Answer>,
+    permits: tokio::sync::Semaphore,
+    /// Unix second until which no call is made (Hugging Face said 429/5xx, or did not answer).
+    down_until: AtomicU64,
 }
 
 impl HfTokens {
@@ -87,6 +107,8 @@ impl HfTokens {
                 .max_capacity(100_000)
                 .expire_after(AnswerExpiry)
                 .build(),
+            permits: tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS),
+            down_until: AtomicU64::new(0),
         }
     }
 
@@ -105,18 +127,44 @@ impl HfTokens {
         Sha256::digest(token.as_bytes()).into()
     }
 
-    /// The account behind `token`.
+    /// The cached answer for `token`, if any: a hit costs no call and no budget.
+    pub async fn cached(&self, token: &str) -> Option<Result<HfUser, HfError>> {
+        self.cache.get(&Self::fingerprint(token)).await
+    }
+
+    /// While calls are paused (Hugging Face answered 429/5xx or did not answer), the seconds
+    /// left: the caller answers 503 at once, without spending the client's budget.
+    pub fn paused(&self) -> Option<u64> {
+        let now = vaultgate_shared::jwt::now_secs();
+        let down = self.down_until.load(Ordering::Relaxed);
+        (down > now).then(|| down - now)
+    }
+
+    /// The account behind `token`: the cached answer, else one call to Hugging Face shared by
+    /// every concurrent request for the same token. The caller has admitted the call.
     pub async fn verify(&self, token: &str) -> Result<HfUser, HfError> {
         let key = Self::fingerprint(token);
-        if let Some(answer) = self.cache.get(&key).await {
-            return answer;
-        }
-        let answer = self.ask(token).await;
-        // An outage is not cached: the next request asks again.
-        if answer != Err(HfError::Unavailable) {
-            self.cache.insert(key, answer.clone()).await;
-        }
-        answer
+        let check = async {
+            if let Some(retry_after) = self.paused() {
+                return Err(HfError::Unavailable { retry_after });
+            }
+            let Ok(Ok(_permit)) = tokio::time::timeout(QUEUE_WAIT, self.permits.acquire()).await else {
+                return Err(HfError::Unavailable { retry_after: 1 });
+            };
+            match self.ask(token).await {
+                Err(HfError::Unavailable { retry_after }) => {
+                    let until = vaultgate_shared::jwt::now_secs() + retry_after;
+                    self.down_until.fetch_max(until, Ordering::Relaxed);
+                    Err(HfError::Unavailable { retry_after })
+                }
+                answer => Ok(answer),
+            }
+        };
+        // Only `Ok` (accepted or refused) is cached; an outage lives in `down_until` instead.
+        self.cache
+            .try_get_with(key, check)
+            .await
+            .map_err(|e: std::sync::Arc<HfError>| (*e).clone())?
     }
 
     async fn ask(&self, token: &str) -> Result<HfUser, HfError> {
@@ -124,18 +172,32 @@ impl HfTokens {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "Hugging Face whoami unreachable");
-                return Err(HfError::Unavailable);
+                return Err(HfError::Unavailable {
+                    retry_after: OUTAGE_SECS,
+                });
             }
         };
         match resp.status().as_u16() {
             200 => {}
             401 | 403 => return Err(HfError::Rejected),
             s => {
-                tracing::warn!(status = s, "Hugging Face whoami answered unexpectedly");
-                return Err(HfError::Unavailable);
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                    .unwrap_or(OUTAGE_SECS)
+                    .clamp(1, OUTAGE_MAX_SECS);
+                tracing::warn!(
+                    status = s,
+                    retry_after,
+                    "Hugging Face whoami refused to answer; pausing checks"
+                );
+                return Err(HfError::Unavailable { retry_after });
             }
         }
-        let who: WhoAmI = resp.json().await.map_err(|_| HfError::Unavailable)?;
+        let who: WhoAmI = resp.json().await.map_err(|_| HfError::Unavailable {
+            retry_after: OUTAGE_SECS,
+        })?;
         if who.kind.as_deref().is_some_and(|k| k != "user") {
             // Organisation or app tokens do not name a person with a vault.
             return Err(HfError::Rejected);

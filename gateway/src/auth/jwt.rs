@@ -30,7 +30,50 @@ pub struct GatewayClaims {
     pub jti: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// When the sign-in this token descends from happened (OpenID Connect's `auth_time`);
+    /// refresh carries it over. Absent in older tokens: their `iat` stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+    /// The latest `exp` any token of this lineage may have: set when it descends from a
+    /// Hugging Face token, which it must not outlive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_exp: Option<u64>,
+    /// `hf` when the lineage began with a Hugging Face identity: refresh re-checks the allow-list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
 }
+
+/// Where a token comes from: the sign-in it descends from, and the bounds that travel with it
+/// through every refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lineage {
+    /// When the person signed in (Unix seconds).
+    pub auth_time: u64,
+    /// The latest expiry any token of the lineage may have.
+    pub max_exp: Option<u64>,
+    /// Whether the lineage began with a Hugging Face identity.
+    pub hf: bool,
+}
+
+impl Lineage {
+    /// A sign-in happening now.
+    pub fn signed_in_now(hf: bool) -> Self {
+        Self {
+            auth_time: now_secs(),
+            max_exp: None,
+            hf,
+        }
+    }
+
+    /// The latest expiry a token of this lineage may have under `max_age`.
+    pub fn deadline(&self, max_age: Duration) -> u64 {
+        let by_age = self.auth_time.saturating_add(max_age.as_secs());
+        self.max_exp.map_or(by_age, |m| m.min(by_age))
+    }
+}
+
+/// The default `MAX_SESSION_AGE`: how long after signing in any token of that sign-in may live.
+pub const DEFAULT_MAX_SESSION_AGE: Duration = Duration::from_secs(30 * 86_400);
 
 /// A token that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +84,7 @@ pub struct VerifiedToken {
     /// `iat`: a user revocation refuses every token issued at or before it.
     pub issued_at: u64,
     pub name: Option<String>,
+    pub lineage: Lineage,
 }
 
 /// A freshly minted token and when it expires.
@@ -74,6 +118,7 @@ pub struct TokenKeys {
     expect: Expectations,
     issuer: String,
     ttl: Duration,
+    max_session_age: Duration,
     /// Tokens that passed every check recently, keyed by the exact token text. A hit skips
     /// the HMAC and JSON work (measured ≈ 8 % of the gateway's throughput); only a
     /// byte-identical token can hit, and its expiry is still checked on every use.
@@ -102,6 +147,7 @@ impl TokenKeys {
             expect: Expectations::new(issuer, AUDIENCE, LEEWAY_SECS, MAX_TOKEN_BYTES),
             issuer: issuer.to_owned(),
             ttl,
+            max_session_age: DEFAULT_MAX_SESSION_AGE,
             verified: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(VERIFIED_TTL)
@@ -109,23 +155,44 @@ impl TokenKeys {
         }
     }
 
+    /// Sets `MAX_SESSION_AGE`: no token lives past its sign-in by more than this.
+    pub fn with_max_session_age(mut self, age: Duration) -> Self {
+        self.max_session_age = age;
+        self
+    }
+
     /// The default lifetime of minted tokens.
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
 
-    /// Mints a token for `user`, signed with the current key.
+    /// `MAX_SESSION_AGE`.
+    pub fn max_session_age(&self) -> Duration {
+        self.max_session_age
+    }
+
+    /// Mints a token for `user` from a sign-in happening now, signed with the current key.
     pub fn mint(&self, user: &UserId, name: Option<&str>, ttl: Option<Duration>) -> MintedToken {
+        self.mint_in(user, name, ttl, Lineage::signed_in_now(false))
+    }
+
+    /// Mints a token of `lineage`: it expires after `ttl` (default `TOKEN_TTL`), but never past
+    /// the lineage's deadline. The caller checked that the deadline is still ahead.
+    pub fn mint_in(&self, user: &UserId, name: Option<&str>, ttl: Option<Duration>, lineage: Lineage) -> MintedToken {
         let now = now_secs();
+        let exp = (now + ttl.unwrap_or(self.ttl).as_secs().max(1)).min(lineage.deadline(self.max_session_age));
         let claims = GatewayClaims {
             sub: user.as_str().to_owned(),
             iat: now,
             nbf: Some(now),
-            exp: now + ttl.unwrap_or(self.ttl).as_secs().max(1),
+            exp: exp.max(now + 1),
             iss: self.issuer.clone(),
             aud: AUDIENCE.to_owned(),
             jti: uuid::Uuid::new_v4().to_string(),
             name: name.map(str::to_owned),
+            auth_time: Some(lineage.auth_time),
+            max_exp: lineage.max_exp,
+            idp: lineage.hf.then(|| "hf".to_owned()),
         };
         let token = self.current.key.sign(&claims, Some(&self.current.kid));
         MintedToken {
@@ -175,6 +242,11 @@ impl TokenKeys {
             expires_at: claims.exp,
             issued_at: claims.iat,
             name: claims.name,
+            lineage: Lineage {
+                auth_time: claims.auth_time.unwrap_or(claims.iat),
+                max_exp: claims.max_exp,
+                hf: claims.idp.as_deref() == Some("hf"),
+            },
         })
     }
 }
@@ -206,6 +278,9 @@ mod tests {
             aud: AUDIENCE.into(),
             jti: "j1".into(),
             name: None,
+            auth_time: None,
+            max_exp: None,
+            idp: None,
         }
     }
     fn sign_with(s: &str, c: &GatewayClaims, kid: Option<&str>) -> String {
@@ -220,6 +295,62 @@ mod tests {
         assert_eq!((v.user, v.jti, v.name.as_deref()), (alice(), m.jti, Some("Alice")));
         let header = jwt::peek_header(&m.token, MAX_TOKEN_BYTES).unwrap();
         assert!(header.kid.unwrap().starts_with("k-"));
+    }
+
+    #[test]
+    fn lineage_bounds_every_token_of_a_sign_in() {
+        let k = keys().with_max_session_age(Duration::from_secs(7200));
+        let now = now_secs();
+        let cases = [
+            // (lineage, TOKEN_TTL 3600: expected exp)
+            (
+                Lineage {
+                    auth_time: now,
+                    max_exp: None,
+                    hf: false,
+                },
+                now + 3600,
+            ),
+            (
+                Lineage {
+                    auth_time: now - 5000,
+                    max_exp: None,
+                    hf: false,
+                },
+                now + 2200,
+            ),
+            (
+                Lineage {
+                    auth_time: now,
+                    max_exp: Some(now + 600),
+                    hf: true,
+                },
+                now + 600,
+            ),
+            (
+                Lineage {
+                    auth_time: now - 7000,
+                    max_exp: Some(now + 600),
+                    hf: true,
+                },
+                now + 200,
+            ),
+        ];
+        for (lineage, want) in cases {
+            let m = k.mint_in(&alice(), None, None, lineage);
+            let v = k.verify(&m.token).unwrap();
+            assert!(
+                v.expires_at.abs_diff(want) <= 1,
+                "{lineage:?}: {} vs {want}",
+                v.expires_at
+            );
+            assert_eq!(v.lineage, lineage, "the lineage travels in the token");
+        }
+        // A token without auth_time (minted before it existed) descends from its own iat.
+        let old = sign_with("current", &claims(), None);
+        let v = k.verify(&old).unwrap();
+        assert_eq!(v.lineage.auth_time, v.issued_at);
+        assert!(!v.lineage.hf && v.lineage.max_exp.is_none());
     }
 
     #[test]

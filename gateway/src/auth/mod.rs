@@ -15,8 +15,10 @@ use vaultgate_shared::jwt::JwtError;
 use self::allow::{Account, AllowList};
 use self::bearer::{BearerError, Credential};
 use self::hf::{HfError, HfTokens};
-use self::jwt::TokenKeys;
+use self::jwt::{Lineage, TokenKeys};
 use self::revocation::Revocations;
+use crate::client_ip::ClientAddr;
+use crate::ratelimit::{Limited, RateLimiter};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,9 @@ pub struct Principal {
     pub name: Option<String>,
     /// Which kind of token authenticated the request.
     pub kind: TokenKind,
+    /// The sign-in this credential descends from, and its bounds: what a token minted from
+    /// this one (refresh, exchange) inherits.
+    pub lineage: Lineage,
 }
 
 /// The kinds of bearer token the gateway accepts.
@@ -50,6 +55,11 @@ pub enum TokenKind {
 /// How long a logout keeps a Hugging Face token refused (the gateway cannot revoke it at the source).
 const HF_REVOKE_SECS: u64 = 30 * 86_400;
 
+/// How long a gateway token minted from a Hugging Face token may live at most (refreshes
+/// included). Hugging Face's whoami does not say when a token expires, so a token made from
+/// one gets this short bound; the client exchanges its Hugging Face token again after it.
+pub const HF_DERIVED_MAX_SECS: u64 = 8 * 3600;
+
 /// The reason (and error code) of a 503 when the state store cannot answer.
 pub const STATE_UNAVAILABLE: &str = "state_unavailable";
 
@@ -59,30 +69,63 @@ pub struct AuthFailure {
     pub status: u16,
     pub reason: &'static str,
     pub description: String,
+    /// For a 503: when to come back (`Retry-After`).
+    pub retry_after: Option<u64>,
+    /// The client is over its budget of remote token checks: answered 429, nothing was asked.
+    pub limited: Option<Limited>,
+}
+
+impl AuthFailure {
+    /// A refusal with `status`, metric `reason` and `description`.
+    pub fn new(status: u16, reason: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            description: description.into(),
+            retry_after: None,
+            limited: None,
+        }
+    }
+
+    /// True when the request carried no credential at all: the first step of OAuth discovery,
+    /// not a failed authentication (it is not counted against the client's failed-auth limit).
+    pub fn is_missing(&self) -> bool {
+        self.reason == "missing"
+    }
+}
+
+/// What a remote token check (a call to Hugging Face) is admitted against: the client's
+/// address and the gateway's limits.
+#[derive(Clone, Copy)]
+pub struct RemoteBudget<'a> {
+    pub limits: &'a RateLimiter,
+    pub client: Option<ClientAddr>,
+}
+
+impl RemoteBudget<'_> {
+    async fn admit(&self) -> Result<(), AuthFailure> {
+        // A request without a peer address (never over TCP) shares one budget.
+        let client = self.client.unwrap_or(ClientAddr::Opaque(0));
+        self.limits.admit_remote_check(client).await.map_err(|l| AuthFailure {
+            limited: Some(l),
+            ..AuthFailure::new(429, "rate_limited", "too many token checks from this address")
+        })
+    }
 }
 
 impl From<BearerError> for AuthFailure {
     fn from(e: BearerError) -> Self {
-        Self {
-            status: e.status(),
-            reason: e.reason(),
-            description: e.to_string(),
-        }
+        Self::new(e.status(), e.reason(), e.to_string())
     }
 }
 
 impl From<HfError> for AuthFailure {
     fn from(e: HfError) -> Self {
         match e {
-            HfError::Rejected => Self {
-                status: 401,
-                reason: "hf_rejected",
-                description: e.to_string(),
-            },
-            HfError::Unavailable => Self {
-                status: 503,
-                reason: "hf_unavailable",
-                description: e.to_string(),
+            HfError::Rejected => Self::new(401, "hf_rejected", e.to_string()),
+            HfError::Unavailable { retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(503, "hf_unavailable", e.to_string())
             },
         }
     }
@@ -90,11 +133,7 @@ impl From<HfError> for AuthFailure {
 
 impl From<JwtError> for AuthFailure {
     fn from(e: JwtError) -> Self {
-        Self {
-            status: 401,
-            reason: e.reason(),
-            description: e.to_string(),
-        }
+        Self::new(401, e.reason(), e.to_string())
     }
 }
 
@@ -114,15 +153,24 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// Authenticates `req`; the cookie counts only when `allow_cookie` (web routes).
-    pub async fn authenticate(&self, req: &RequestHeader, allow_cookie: bool) -> Result<Principal, AuthFailure> {
+    /// Authenticates `req`; the cookie counts only when `allow_cookie` (web routes). A token
+    /// that needs a call to Hugging Face is first admitted against `budget`.
+    pub async fn authenticate(
+        &self,
+        req: &RequestHeader,
+        allow_cookie: bool,
+        budget: RemoteBudget<'_>,
+    ) -> Result<Principal, AuthFailure> {
         let credential = match (bearer::extract(req, allow_cookie), &self.local_user) {
             (Ok(c), _) => c,
-            // Only a missing credential falls back; a wrong or malformed one is still refused.
-            (Err(BearerError::Missing), Some(user)) => return Ok(Self::local_principal(user)),
+            // Only a missing credential falls back, and only for a request that did not come
+            // through a forwarder (a tunnel to the loopback listener would make anyone local).
+            (Err(BearerError::Missing), Some(user)) if !crate::client_ip::is_forwarded(req) => {
+                return Ok(Self::local_principal(user));
+            }
             (Err(e), _) => return Err(e.into()),
         };
-        self.check_token(credential).await
+        self.check_token(credential, budget).await
     }
 
     fn local_principal(user: &UserId) -> Principal {
@@ -135,46 +183,66 @@ impl Authenticator {
             from_cookie: false,
             name: None,
             kind: TokenKind::Local,
+            lineage: Lineage::signed_in_now(false),
         }
     }
 
     /// Verifies one credential's token and its revocation.
-    pub async fn check_token(&self, credential: Credential<'_>) -> Result<Principal, AuthFailure> {
+    pub async fn check_token(
+        &self,
+        credential: Credential<'_>,
+        budget: RemoteBudget<'_>,
+    ) -> Result<Principal, AuthFailure> {
         let token = credential.token();
         let from_cookie = matches!(credential, Credential::Cookie(_));
         let principal = if HfTokens::recognises(token) {
             if self.hf_oauth_only && !HfTokens::is_oauth(token) {
                 // 401 (not 403) so an OAuth-capable client signs in and comes back with an OAuth token.
-                return Err(AuthFailure {
-                    status: 401,
-                    reason: "hf_rejected",
-                    description: "Hugging Face personal access tokens are not accepted here; connect with OAuth".into(),
-                });
+                return Err(AuthFailure::new(
+                    401,
+                    "hf_rejected",
+                    "Hugging Face personal access tokens are not accepted here; connect with OAuth",
+                ));
             }
-            let user = self.hf.verify(token).await?;
+            let user = match self.hf.cached(token).await {
+                Some(answer) => answer?,
+                None => {
+                    if let Some(retry_after) = self.hf.paused() {
+                        return Err(HfError::Unavailable { retry_after }.into());
+                    }
+                    budget.admit().await?;
+                    self.hf.verify(token).await?
+                }
+            };
             let account = Account {
                 id: user.id.as_str(),
                 username: user.name.as_deref(),
                 orgs: &user.orgs,
             };
             if !self.allow.permits(account) {
-                return Err(AuthFailure {
-                    status: 403,
-                    reason: "not_allowed",
-                    description: "this Hugging Face account is not allowed on this gateway".into(),
-                });
+                return Err(AuthFailure::new(
+                    403,
+                    "not_allowed",
+                    "this Hugging Face account is not allowed on this gateway",
+                ));
             }
             let fp = HfTokens::fingerprint(token);
             Principal {
                 user: user.id,
                 jti: format!("hf-{}", hex::encode(&fp[..16])),
                 expires_at: vaultgate_shared::jwt::now_secs() + HF_REVOKE_SECS,
-                // Hugging Face tokens are Hugging Face's to revoke: a user revocation here
-                // covers the gateway tokens minted before it, not the HF token itself.
-                issued_at: u64::MAX,
+                // When Hugging Face issued the token is unknown, so it counts as issued
+                // `HF_REVOKE_SECS` ago: a user revocation (`revoke --user`) then refuses the
+                // user's Hugging Face tokens for that long, like a logout does for one of them.
+                issued_at: vaultgate_shared::jwt::now_secs().saturating_sub(HF_REVOKE_SECS),
                 from_cookie,
                 name: user.name,
                 kind: TokenKind::HuggingFace,
+                lineage: Lineage {
+                    auth_time: vaultgate_shared::jwt::now_secs(),
+                    max_exp: Some(vaultgate_shared::jwt::now_secs() + HF_DERIVED_MAX_SECS),
+                    hf: true,
+                },
             }
         } else {
             let verified = self.keys.verify(token)?;
@@ -186,6 +254,7 @@ impl Authenticator {
                 from_cookie,
                 name: verified.name,
                 kind: TokenKind::Gateway,
+                lineage: verified.lineage,
             }
         };
         match self
@@ -194,17 +263,13 @@ impl Authenticator {
             .await
         {
             Ok(false) => Ok(principal),
-            Ok(true) => Err(AuthFailure {
-                status: 401,
-                reason: "revoked",
-                description: "token has been revoked".into(),
-            }),
+            Ok(true) => Err(AuthFailure::new(401, "revoked", "token has been revoked")),
             // Fail closed: a token whose revocation cannot be checked is not accepted.
-            Err(_) => Err(AuthFailure {
-                status: 503,
-                reason: STATE_UNAVAILABLE,
-                description: "the gateway's state store is unavailable; retry shortly".into(),
-            }),
+            Err(_) => Err(AuthFailure::new(
+                503,
+                STATE_UNAVAILABLE,
+                "the gateway's state store is unavailable; retry shortly",
+            )),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Signing in with a browser: the Hugging Face OAuth authorization-code flow with PKCE
 //! and state (`GET /auth/login`, `GET /auth/callback`), and in `MODE=local` without
-//! OAuth settings the "continue as local user" button (`POST /auth/local`, loopback only).
+//! OAuth settings the "continue as local user" button (`POST /auth/local`: only for a browser
+//! on this machine talking to the gateway directly — see [`local_only`]).
 //! Both end with the gateway's HttpOnly session cookie holding a gateway token.
 //!
 //! The state and the PKCE verifier travel in a short-lived HttpOnly cookie scoped to
@@ -10,8 +11,6 @@
 pub mod page;
 pub mod provider;
 
-use std::net::IpAddr;
-
 use pingora::http::RequestHeader;
 use vaultgate_shared::UserId;
 use vaultgate_shared::config::generate_secret;
@@ -19,9 +18,10 @@ use vaultgate_shared::jwt::now_secs;
 
 use self::provider::{Provider, ProviderError};
 use crate::answer::Answer;
-use crate::audit;
+use crate::audit::{self, RequestIds};
 use crate::auth::allow::{Account, AllowList};
 use crate::auth::bearer::{cookie_header, cookie_value};
+use crate::client_ip::ClientAddr;
 use crate::proxy::Gateway;
 
 /// Cookie carrying `state.verifier` between `/auth/login` and `/auth/callback`.
@@ -114,10 +114,16 @@ impl SignIn {
     }
 
     /// `GET /auth/callback`: checks state, exchanges the code, reads who signed in, sets the session cookie.
-    pub async fn callback(&self, gw: &Gateway, req: &RequestHeader, ip: Option<IpAddr>, request_id: &str) -> Answer {
+    pub async fn callback(
+        &self,
+        gw: &Gateway,
+        req: &RequestHeader,
+        ip: Option<ClientAddr>,
+        ids: RequestIds<'_>,
+    ) -> Answer {
         let fail = |outcome: &'static str, status: u16, title: &str, message: &str, detail: &str| {
             gw.metrics.signins.with_label_values(&[outcome]).inc();
-            audit::signin_event(outcome, None, Some(detail), ip, request_id);
+            audit::signin_event(outcome, None, Some(detail), ip, ids);
             page::message(status, title, message).header("set-cookie", state_cookie("", 0))
         };
         let Some(p) = &self.provider else {
@@ -205,7 +211,7 @@ impl SignIn {
         };
         if !self.allow.permits(account) {
             gw.metrics.signins.with_label_values(&["forbidden"]).inc();
-            audit::signin_event("forbidden", Some(&user), None, ip, request_id);
+            audit::signin_event("forbidden", Some(&user), None, ip, ids);
             return page::message(
                 403,
                 "Not allowed",
@@ -214,15 +220,23 @@ impl SignIn {
             .header("set-cookie", state_cookie("", 0));
         }
         let name = info.preferred_username.as_deref().or(info.name.as_deref());
-        let cookie = session_cookie(gw, &user, name, ("oauth", "success"), ip, request_id);
+        let cookie = session_cookie(gw, &user, name, ("oauth", "success"), ip, ids);
         Answer::raw(302, "text/plain; charset=utf-8", bytes::Bytes::new())
             .header("location", "/")
             .header("set-cookie", cookie)
             .header("set-cookie", state_cookie("", 0))
     }
 
-    /// `POST /auth/local`: signs a loopback browser in as the local user (MODE=local without OAuth only).
-    pub fn local(&self, gw: &Gateway, req: &RequestHeader, ip: Option<IpAddr>, request_id: &str) -> Answer {
+    /// `POST /auth/local`: signs a browser on this machine in as the local user (MODE=local
+    /// without OAuth only). `peer` is the socket's address, `port` the public listener's.
+    pub fn local(
+        &self,
+        gw: &Gateway,
+        req: &RequestHeader,
+        (peer, port): (Option<std::net::IpAddr>, u16),
+        ip: Option<ClientAddr>,
+        ids: RequestIds<'_>,
+    ) -> Answer {
         if req.method != http::Method::POST {
             return Answer::error(405, "method_not_allowed", "use POST", None).header("allow", "POST");
         }
@@ -234,34 +248,52 @@ impl SignIn {
                 None,
             );
         };
-        // Anyone who can reach the port could press the button: only this machine may.
-        if !ip.is_some_and(|ip| ip.is_loopback()) {
-            audit::signin_event(
-                "forbidden",
-                None,
-                Some("local sign-in from a non-loopback client"),
-                ip,
-                request_id,
-            );
+        // Anyone who can reach the port could press the button: only this machine may, and
+        // only directly — through a tunnel or proxy every remote visitor is a loopback peer.
+        if let Err(why) = local_only(req, peer, port) {
+            audit::signin_event("forbidden", None, Some(why), ip, ids);
             gw.metrics.signins.with_label_values(&["forbidden"]).inc();
-            return Answer::error(
-                403,
-                "forbidden",
-                "local sign-in is only allowed from this machine",
-                None,
-            );
+            return Answer::error(403, "forbidden", LOCAL_REFUSED, None);
         }
-        if crate::origin::unsafe_without_origin(req) {
-            return Answer::error(
-                403,
-                "origin_required",
-                "local sign-in must come from the web page",
-                None,
-            );
+        if let Err(r) = gw.origins.check_browser_request(req) {
+            return r.answer();
         }
-        let cookie = session_cookie(gw, user, Some("local user"), ("local", "local"), ip, request_id);
+        let cookie = session_cookie(gw, user, Some("local user"), ("local", "local"), ip, ids);
         Answer::json(200, &serde_json::json!({"user": user.as_str()})).header("set-cookie", cookie)
     }
+}
+
+/// What a refused local sign-in tells the person (and so the operator).
+pub const LOCAL_REFUSED: &str = "local sign-in only works in a browser on the gateway's own machine opening \
+     http://localhost:PORT directly; this request came from elsewhere or through a proxy or tunnel. \
+     To let people sign in from other machines, set up real sign-in: Hugging Face OAuth \
+     (OPENID_PROVIDER_URL, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET), or give them tokens \
+     (vaultgate-gateway mint-token)";
+
+/// Whether a request may use the local sign-in: from a loopback peer, with no forwarding
+/// header, and addressed to `localhost`, `127.0.0.1` or `[::1]` on our `port`. A tunnel
+/// (cloudflared, ngrok) or a local reverse proxy connects from loopback, but adds forwarding
+/// headers or keeps the public host name; `Err` says which check failed, for the audit line.
+pub fn local_only(req: &RequestHeader, peer: Option<std::net::IpAddr>, port: u16) -> Result<(), &'static str> {
+    if !peer.is_some_and(|p| p.to_canonical().is_loopback()) {
+        return Err("local sign-in from a non-loopback client");
+    }
+    if crate::client_ip::is_forwarded(req) {
+        return Err("local sign-in through a forwarder");
+    }
+    let mut hosts = req.headers.get_all(http::header::HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return Err("local sign-in without exactly one Host");
+    };
+    let host = std::str::from_utf8(host.as_bytes()).unwrap_or("").to_ascii_lowercase();
+    let (name, host_port) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.ends_with(':') || n.starts_with('[') => (n, p.parse::<u16>().ok()),
+        _ => (host.as_str(), Some(80)),
+    };
+    if !matches!(name, "localhost" | "127.0.0.1" | "[::1]") || host_port != Some(port) {
+        return Err("local sign-in for a foreign Host");
+    }
+    Ok(())
 }
 
 /// Mints the page's session token for `user`, counts and audits it (`via`, sign-in `outcome`),
@@ -271,14 +303,16 @@ fn session_cookie(
     user: &UserId,
     name: Option<&str>,
     (via, outcome): (&str, &str),
-    ip: Option<IpAddr>,
-    request_id: &str,
+    ip: Option<ClientAddr>,
+    ids: RequestIds<'_>,
 ) -> String {
-    let minted = gw.auth.keys.mint(user, name, None);
+    // A new sign-in starts a lineage; Hugging Face's is re-checked against the allow-list on refresh.
+    let lineage = crate::auth::jwt::Lineage::signed_in_now(via == "oauth");
+    let minted = gw.auth.keys.mint_in(user, name, None, lineage);
     gw.metrics.tokens_issued.with_label_values(&[via]).inc();
     gw.metrics.signins.with_label_values(&[outcome]).inc();
-    audit::signin_event(outcome, Some(user), None, ip, request_id);
-    audit::token_event("token_issue", user, via, request_id);
+    audit::signin_event(outcome, Some(user), None, ip, ids);
+    audit::token_event("token_issue", user, via, ids);
     cookie_header(&minted.token, minted.expires_at.saturating_sub(now_secs()))
 }
 
@@ -295,4 +329,66 @@ fn query_pairs(req: &RequestHeader) -> Vec<(String, String)> {
     reqwest::Url::parse(&format!("http://q/?{q}"))
         .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("POST", b"/auth/local", None).unwrap();
+        for (k, v) in headers {
+            r.append_header(k.to_string(), *v).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn local_only_table() {
+        let lo: Option<std::net::IpAddr> = Some("127.0.0.1".parse().unwrap());
+        let v6: Option<std::net::IpAddr> = Some("::1".parse().unwrap());
+        let remote: Option<std::net::IpAddr> = Some("203.0.113.9".parse().unwrap());
+        let host = |h: &'static str| ("host", h);
+        type Case = (Option<std::net::IpAddr>, Vec<(&'static str, &'static str)>, bool);
+        let cases: Vec<Case> = vec![
+            (lo, vec![host("localhost:7860")], true),
+            (lo, vec![host("127.0.0.1:7860")], true),
+            (v6, vec![host("[::1]:7860")], true),
+            (lo, vec![host("LOCALHOST:7860")], true),
+            (remote, vec![host("localhost:7860")], false),
+            (None, vec![host("localhost:7860")], false),
+            (lo, vec![], false),
+            (lo, vec![host("localhost:7860"), host("localhost:7860")], false),
+            (lo, vec![host("localhost")], false),
+            (lo, vec![host("localhost:7861")], false),
+            (lo, vec![host("me.trycloudflare.com")], false),
+            (lo, vec![host("abc.ngrok-free.app:7860")], false),
+            (lo, vec![host("localhost.evil.example:7860")], false),
+            (lo, vec![host("[::1]")], false),
+        ];
+        for (peer, headers, ok) in cases {
+            assert_eq!(
+                local_only(&req(&headers), peer, 7860).is_ok(),
+                ok,
+                "{peer:?} {headers:?}"
+            );
+        }
+        for forwarding in [
+            "forwarded",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x-real-ip",
+            "cf-connecting-ip",
+            "true-client-ip",
+        ] {
+            let r = req(&[host("localhost:7860"), (forwarding, "203.0.113.9")]);
+            assert_eq!(
+                local_only(&r, lo, 7860),
+                Err("local sign-in through a forwarder"),
+                "{forwarding}"
+            );
+        }
+        assert!(local_only(&req(&[host("localhost")]), lo, 80).is_ok());
+    }
 }
