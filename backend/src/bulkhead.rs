@@ -27,7 +27,10 @@ pub enum Refusal {
     PoolFull,
     #[error("too many of your requests are in progress at once; retry in a moment")]
     UserBusy,
-    #[error("the request took longer than the server allows and was stopped; narrow it down and retry")]
+    #[error(
+        "the request took longer than the server allows and was abandoned (a search is stopped, but a \
+         write may still complete: read the note before retrying it); narrow it down and retry"
+    )]
     OverBudget,
     #[error("internal error; the operation may not have completed")]
     Panicked,

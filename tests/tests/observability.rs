@@ -21,7 +21,11 @@ use vaultgate_tests::tokens::{TokenSpec, now};
 use vaultgate_tests::{Backend, DESIGN_METRICS, Gateway, Proc, client, free_port, tools, wait_ready};
 
 /// Metrics the code exports beyond the design's table.
-const OTHER_EXPORTED: [&str; 1] = ["vaultgate_backend_http_requests_total"];
+const OTHER_EXPORTED: [&str; 3] = [
+    "vaultgate_backend_http_requests_total",
+    "vaultgate_backend_rejected_notes_total",
+    "vaultgate_backend_rejected_requests_total",
+];
 
 /// The histograms among them (stored as `_bucket`, `_sum`, `_count` series).
 const HISTOGRAMS: [&str; 3] = [
