@@ -261,3 +261,20 @@ fn changes_on_disk_while_stopped_are_reconciled_and_reindex_rebuilds() {
     let out = run(&["reindex", "--user", "../etc"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_single_file_index_of_an_earlier_version_is_replaced_by_per_user_databases() {
+    let b = Backend::start_seeded(&[], |vaults| {
+        std::fs::create_dir_all(vaults.join("alice")).unwrap();
+        std::fs::write(vaults.join("alice/a.md"), "# A\napricot").unwrap();
+        let data = vaults.parent().unwrap();
+        std::fs::write(data.join("index.db"), b"an old shared index".repeat(100)).unwrap();
+        std::fs::write(data.join("index.db-wal"), b"its wal").unwrap();
+        std::fs::write(data.join("index.db.lock"), b"").unwrap();
+    });
+    assert_eq!(search_paths(&b, "alice", "apricot"), ["a.md"]);
+    for f in ["index.db", "index.db-wal", "index.db.lock"] {
+        assert!(!b.data.join(f).exists(), "{f} left behind");
+    }
+    assert!(b.data.join("index.d/alice.db").is_file());
+}

@@ -23,7 +23,6 @@ fn open_files_stay_under_the_cap_with_thousands_of_users() {
         return;
     }
     let open_max = OPEN_MAX.to_string();
-    let t = std::time::Instant::now();
     let b = Backend::start_seeded(&[("INDEX_OPEN_MAX", &open_max)], |vaults| {
         for u in 0..USERS {
             let dir = vaults.join(format!("user{u}"));
@@ -37,24 +36,18 @@ fn open_files_stay_under_the_cap_with_thousands_of_users() {
             }
         }
     });
-    eprintln!("seeded and started in {:?}", t.elapsed());
-    eprintln!("started with {USERS} users: {} descriptors", b.open_files());
     let budget = OPEN_MAX * PER_DATABASE + BASE;
     let mut most = b.open_files();
-    for round in 0..1 {
-        let t = std::time::Instant::now();
-        for u in 0..USERS {
-            let user = format!("user{u}");
-            let (status, _, v) = b.rest(&user, "GET", &format!("/api/search?q=marker{u}x{}", round + 1), None);
-            assert_eq!(status, 200, "{v}");
-            let hits = v["results"].as_array().unwrap();
-            assert_eq!(hits.len(), 1, "{user}: {v}");
-            assert_eq!(hits[0]["path"], format!("n{}.md", round + 1));
-            if u % 50 == 0 {
-                most = most.max(b.open_files());
-            }
+    for u in 0..USERS {
+        let user = format!("user{u}");
+        let (status, _, v) = b.rest(&user, "GET", &format!("/api/search?q=marker{u}x1"), None);
+        assert_eq!(status, 200, "{v}");
+        let hits = v["results"].as_array().unwrap();
+        assert_eq!(hits.len(), 1, "{user}: {v}");
+        assert_eq!(hits[0]["path"], "n1.md");
+        if u % 50 == 0 {
+            most = most.max(b.open_files());
         }
-        eprintln!("round {round}: {:?}, most descriptors so far {most}", t.elapsed());
     }
     most = most.max(b.open_files());
     assert!(
