@@ -1,53 +1,86 @@
-//! The per-user concurrency cap: with USER_CONCURRENCY=1, a request of alice that is still in
-//! work (here: its body not yet sent) makes her next request wait, then get 429 `busy`, while bob
-//! is served; once the first request finishes, alice is served again.
+//! The per-user concurrency cap, end to end: with USER_CONCURRENCY=1 and no queueing, alice's
+//! requests that overlap one of her own get 429 `busy`, while bob is served; MCP tools share the
+//! same cap; once alice's work is done she is served again.
 
 mod common;
 
-use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::Backend;
+use serde_json::json;
 
 #[test]
 fn one_user_over_the_cap_is_refused_and_others_are_served() {
-    let b = Backend::start_with(&[("USER_CONCURRENCY", "1"), ("USER_QUEUE_MS", "300")]);
-    let addr = b.url.strip_prefix("http://").unwrap().to_owned();
-    // A PUT whose body is announced but not sent: the request holds alice's only turn.
-    let body = r#"{"body": "held"}"#;
-    let mut held = std::net::TcpStream::connect(&addr).unwrap();
-    let mut head = format!("PUT /api/notes/held.md HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in b.identity("alice").iter() {
-        head.push_str(&format!("{}: {}\r\n", k, v.to_str().unwrap()));
+    let b = Arc::new(Backend::start_with(&[
+        ("USER_CONCURRENCY", "1"),
+        ("USER_QUEUE_MS", "0"),
+    ]));
+    // Writes of a large note (parse, file, fsync, index) overlap when sent together; the first
+    // round that overlaps shows the refusal. Probe until one does.
+    let body = "word ".repeat(100_000);
+    let mut refused = None;
+    for round in 0..20 {
+        let busy = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..6)
+            .map(|i| {
+                let (b, body, busy) = (b.clone(), body.clone(), busy.clone());
+                std::thread::spawn(move || {
+                    let path = format!("/api/notes/r{round}-{i}.md");
+                    let (status, _, v) = b.rest("alice", "PUT", &path, Some(json!({ "body": body })));
+                    if status == 429 {
+                        busy.store(true, Ordering::SeqCst);
+                        return Some(v);
+                    }
+                    assert_eq!(status, 201, "{v}");
+                    None
+                })
+            })
+            .collect();
+        // Bob is served while alice floods.
+        let (status, _, v) = b.rest("bob", "GET", "/api/tags", None);
+        assert_eq!(status, 200, "{v}");
+        let answers: Vec<_> = writers.into_iter().filter_map(|w| w.join().unwrap()).collect();
+        if let Some(v) = answers.into_iter().next() {
+            refused = Some(v);
+            break;
+        }
     }
-    head.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    ));
-    held.write_all(head.as_bytes()).unwrap();
-    held.write_all(&body.as_bytes()[..4]).unwrap();
-    held.flush().unwrap();
-
-    // Alice's next request waits for a turn that never comes, then is refused. The held request
-    // may not have reached the handler yet when the first probe arrives: probe until refused.
-    let refused = (0..50).find_map(|_| {
-        let (status, _, v) = b.rest("alice", "GET", "/api/tags", None);
-        (status == 429).then_some(v)
-    });
-    let v = refused.expect("alice's requests over the cap were never refused");
+    let v = refused.expect("alice's overlapping requests were never refused");
     assert_eq!(v["error"], "busy", "{v}");
-    // Bob is not affected.
-    let (status, _, _) = b.rest("bob", "GET", "/api/tags", None);
-    assert_eq!(status, 200);
-    // MCP tools share the same cap.
-    let (err, v) = b.tool("alice", "get_tags", serde_json::json!({}));
-    assert!(err, "{v}");
-    assert_eq!(v["error"], "busy");
 
-    // The held request completes, and alice is served again.
-    held.write_all(&body.as_bytes()[4..]).unwrap();
-    let mut answer = String::new();
-    held.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
-    let (status, _, _) = b.rest("alice", "GET", "/api/notes/held.md", None);
+    // MCP tools share the cap: a tool call overlapping alice's writes is refused the same way.
+    let mut tool_refused = None;
+    for round in 0..20 {
+        let writer = {
+            let (b, body) = (b.clone(), body.clone());
+            std::thread::spawn(move || {
+                b.rest(
+                    "alice",
+                    "PUT",
+                    &format!("/api/notes/m{round}.md"),
+                    Some(json!({ "body": body })),
+                )
+            })
+        };
+        let probes: Vec<_> = (0..4)
+            .map(|_| {
+                let b = b.clone();
+                std::thread::spawn(move || b.tool("alice", "get_tags", json!({})))
+            })
+            .collect();
+        let _ = writer.join().unwrap();
+        if let Some((_, v)) = probes.into_iter().map(|p| p.join().unwrap()).find(|(err, _)| *err) {
+            tool_refused = Some(v);
+            break;
+        }
+    }
+    let v = tool_refused.expect("alice's overlapping tool calls were never refused");
+    assert_eq!(v["error"], "busy", "{v}");
+
+    // Alone again, alice is served.
+    let (status, _, _) = b.rest("alice", "GET", "/api/notes/r0-0.md", None);
+    assert!(status == 200 || status == 404, "{status}");
+    let (status, _, _) = b.rest("alice", "GET", "/api/tags", None);
     assert_eq!(status, 200);
 }
