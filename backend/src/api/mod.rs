@@ -6,7 +6,7 @@
 //! `If-Match` on PUT and DELETE turns a stale write into 412.
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -75,19 +75,39 @@ fn number(q: &[(String, String)], name: &str) -> Result<Option<usize>, Fail> {
         .transpose()
 }
 
+/// How much of an over-size body is still read (and dropped) before the 413 is sent: a client
+/// that is still writing when the connection closes sees a reset instead of the answer.
+const DRAIN_MAX: usize = 8 << 20;
+/// How long draining an over-size body may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>, max: usize) -> Result<T, Fail> {
-    let body = Limited::new(req.into_body(), max)
-        .collect()
-        .await
-        .map_err(|_| {
-            Fail::Plain(
+    let mut body = req.into_body();
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| bad(format!("the request body could not be read: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen = seen.saturating_add(data.len());
+        if seen > max {
+            let drain = async {
+                while seen <= DRAIN_MAX {
+                    match body.frame().await {
+                        Some(Ok(f)) => seen = seen.saturating_add(f.data_ref().map_or(0, |d| d.len())),
+                        _ => break,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+            return Err(Fail::Plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
                 format!("the request body is larger than {max} bytes"),
-            )
-        })?
-        .to_bytes();
-    serde_json::from_slice(&body).map_err(|e| bad(format!("the request body is not the expected JSON: {e}")))
+            ));
+        }
+        bytes.extend_from_slice(&data);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| bad(format!("the request body is not the expected JSON: {e}")))
 }
 
 fn if_match(req: &Request<Incoming>) -> Option<String> {
