@@ -55,10 +55,34 @@ pub struct BulkheadLimits {
     pub workers: usize,
     /// Jobs of one user running at once.
     pub per_user: usize,
+    /// [`Weight::Heavy`] jobs of one user running at once. Kept below the core count, so that one
+    /// user's CPU-bound searches always leave a core to everyone else.
+    pub per_user_heavy: usize,
     /// How long a job over `per_user` waits for one of its user's slots before it is refused.
     pub user_wait: Duration,
     /// From a request's arrival to its answer, queueing included.
     pub budget: Duration,
+}
+
+/// What a job costs, for the per-user caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weight {
+    /// Bounded by the per-note limits: one note's parse, file and index row.
+    Light,
+    /// Proportional to a whole vault (full-text search, export): CPU-bound for milliseconds to
+    /// seconds.
+    Heavy,
+}
+
+/// The default for [`BulkheadLimits::per_user_heavy`]: half the cores, at least one.
+pub fn default_per_user_heavy() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+/// One user's slots: any job takes one of `any`; a heavy job also one of `heavy`, first.
+struct UserSlots {
+    any: Arc<Semaphore>,
+    heavy: Arc<Semaphore>,
 }
 
 /// Where a running job's SQLite statement can be interrupted from the waiting side.
@@ -73,7 +97,7 @@ thread_local! {
 pub struct Bulkhead {
     limits: BulkheadLimits,
     pool: Arc<Semaphore>,
-    users: Mutex<HashMap<String, Arc<Semaphore>>>,
+    users: Mutex<HashMap<String, Arc<UserSlots>>>,
     metrics: Metrics,
 }
 
@@ -96,7 +120,7 @@ impl Bulkhead {
         }
     }
 
-    fn user_semaphore(&self, user: &str) -> Arc<Semaphore> {
+    fn user_slots(&self, user: &str) -> Arc<UserSlots> {
         let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         if users.len() >= USER_ENTRIES_KEPT && !users.contains_key(user) {
             // A semaphore nobody else holds has no job queued or running: forget it.
@@ -104,7 +128,12 @@ impl Bulkhead {
         }
         users
             .entry(user.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.per_user.max(1))))
+            .or_insert_with(|| {
+                Arc::new(UserSlots {
+                    any: Arc::new(Semaphore::new(self.limits.per_user.max(1))),
+                    heavy: Arc::new(Semaphore::new(self.limits.per_user_heavy.max(1))),
+                })
+            })
             .clone()
     }
 
@@ -114,8 +143,7 @@ impl Bulkhead {
         r
     }
 
-    /// Runs `job` for `user` on the pool. The job keeps its slots until it really ends, even when
-    /// the caller has stopped waiting, so the pool's bound holds.
+    /// Runs a [`Weight::Light`] job for `user` on the pool; see [`Bulkhead::run_weighted`].
     pub async fn run<T, E>(
         &self,
         user: &str,
@@ -125,10 +153,32 @@ impl Bulkhead {
         T: Send + 'static,
         E: Send + 'static,
     {
+        self.run_weighted(user, Weight::Light, job).await
+    }
+
+    /// Runs `job` for `user` on the pool. The job keeps its slots until it really ends, even when
+    /// the caller has stopped waiting, so the pool's bound holds.
+    pub async fn run_weighted<T, E>(
+        &self,
+        user: &str,
+        weight: Weight,
+        job: impl FnOnce() -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, Refusal>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
         let deadline = tokio::time::Instant::now() + self.limits.budget;
-        let mine = self.user_semaphore(user);
+        let mine = self.user_slots(user);
         let user_deadline = deadline.min(tokio::time::Instant::now() + self.limits.user_wait);
-        let user_slot: OwnedSemaphorePermit = tokio::time::timeout_at(user_deadline, mine.acquire_owned())
+        let user_turn = async {
+            let heavy = match weight {
+                Weight::Heavy => Some(mine.heavy.clone().acquire_owned().await?),
+                Weight::Light => None,
+            };
+            Ok::<_, tokio::sync::AcquireError>((heavy, mine.any.clone().acquire_owned().await?))
+        };
+        let user_slot = tokio::time::timeout_at(user_deadline, user_turn)
             .await
             .map_err(|_| self.refuse(Refusal::UserBusy))?
             .map_err(|_| self.refuse(Refusal::PoolFull))?;
@@ -210,6 +260,7 @@ mod tests {
         let limits = BulkheadLimits {
             workers,
             per_user,
+            per_user_heavy: 1,
             user_wait: Duration::from_millis(budget_ms),
             budget: Duration::from_millis(budget_ms),
         };
@@ -248,6 +299,39 @@ mod tests {
         assert_eq!(alice.await.unwrap().err(), Some(Refusal::OverBudget));
         let again = alice_again.await.unwrap();
         assert!(again == Ok(Ok(1)) || again == Err(Refusal::UserBusy), "{again:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_users_heavy_jobs_run_one_at_a_time_beside_light_ones() {
+        let limits = BulkheadLimits {
+            workers: 4,
+            per_user: 4,
+            per_user_heavy: 1,
+            user_wait: Duration::from_millis(100),
+            budget: Duration::from_millis(1000),
+        };
+        let b = Arc::new(Bulkhead::new(limits, Metrics::new()));
+        let first = {
+            let b = b.clone();
+            tokio::spawn(async move { b.run_weighted("alice", Weight::Heavy, endless_query).await })
+        };
+        // Wait until the first heavy job holds alice's only heavy slot.
+        while b
+            .users
+            .lock()
+            .unwrap()
+            .get("alice")
+            .is_none_or(|s| s.heavy.available_permits() > 0)
+        {
+            tokio::task::yield_now().await;
+        }
+        // A second heavy job of hers waits for it and is refused; a light one runs meanwhile, and
+        // so does another user's heavy job.
+        let again = b.run_weighted("alice", Weight::Heavy, || Ok::<_, ()>(1)).await;
+        assert_eq!(again, Err(Refusal::UserBusy));
+        assert_eq!(b.run("alice", || Ok::<_, ()>(2)).await, Ok(Ok(2)));
+        assert_eq!(b.run_weighted("bob", Weight::Heavy, || Ok::<_, ()>(3)).await, Ok(Ok(3)));
+        assert_eq!(first.await.unwrap().err(), Some(Refusal::OverBudget));
     }
 
     #[tokio::test]

@@ -58,6 +58,12 @@ pub struct Cli {
     #[arg(long, env = "USER_CONCURRENCY", default_value_t = 4, global = true)]
     pub user_concurrency: u32,
 
+    /// Most full-text searches and exports of one user the backend works on at once (they are
+    /// CPU-bound; below the core count, one user's flood leaves a core to everyone else)
+    /// [default: half the cores, at least 1].
+    #[arg(long, env = "USER_SEARCH_CONCURRENCY", global = true)]
+    pub user_search_concurrency: Option<u32>,
+
     /// How long a request over USER_CONCURRENCY waits for a turn before it is refused (429).
     #[arg(long, env = "USER_QUEUE_MS", default_value_t = 2000, global = true)]
     pub user_queue_ms: u64,
@@ -180,6 +186,10 @@ impl Cli {
             ("USER_MAX_FOLDERS", self.user_max_folders),
             ("BACKEND_WORKERS", self.workers as u64),
             ("USER_CONCURRENCY", u64::from(self.user_concurrency)),
+            (
+                "USER_SEARCH_CONCURRENCY",
+                self.user_search_concurrency.map_or(1, u64::from),
+            ),
             ("BACKEND_REQUEST_BUDGET_MS", self.request_budget_ms),
             ("INDEX_OPEN_MAX", self.index_open_max),
             ("INDEX_IDLE_SECS", self.index_idle_secs),
@@ -202,6 +212,9 @@ impl Cli {
             bulkhead: BulkheadLimits {
                 workers: self.workers,
                 per_user: self.user_concurrency as usize,
+                per_user_heavy: self
+                    .user_search_concurrency
+                    .map_or_else(crate::bulkhead::default_per_user_heavy, |n| n as usize),
                 user_wait: std::time::Duration::from_millis(self.user_queue_ms),
                 budget: std::time::Duration::from_millis(self.request_budget_ms),
             },

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vaultgate_shared::{Identity, UserId};
 
+use crate::bulkhead::Weight;
 use crate::http::respond::{error, json as json_response};
 use crate::http::{App, Body};
 use crate::percent;
@@ -39,9 +40,19 @@ async fn blocking<T: Send + 'static>(
     user: &UserId,
     f: impl FnOnce(&NoteService, &UserId) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, Fail> {
+    weighted(app, user, Weight::Light, f).await
+}
+
+/// Runs `f` for `user` through the bulkhead as a job of the given weight.
+async fn weighted<T: Send + 'static>(
+    app: &App,
+    user: &UserId,
+    weight: Weight,
+    f: impl FnOnce(&NoteService, &UserId) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, Fail> {
     let (notes, u) = (app.notes.clone(), user.clone());
     app.bulkhead
-        .run(user.as_str(), move || f(&notes, &u))
+        .run_weighted(user.as_str(), weight, move || f(&notes, &u))
         .await
         .map_err(|r| Fail::Service(ServiceError::Refused(r)))?
         .map_err(Fail::Service)
@@ -125,7 +136,7 @@ struct MoveBody {
 /// `GET /api/export`: the user's vault as a zip, built in a temporary file (memory stays small
 /// whatever the vault's size) and streamed from it.
 async fn export(app: &App, user: UserId) -> Result<Response<Body>, Fail> {
-    let file = blocking(app, &user, move |s, user| {
+    let file = weighted(app, &user, Weight::Heavy, move |s, user| {
         let mut file = tempfile::tempfile().map_err(|e| internal_io("creating the export file", e))?;
         crate::lifecycle::export_zip(s.vault(), user, &mut file).map_err(|e| internal_io("exporting a vault", e))?;
         std::io::Seek::rewind(&mut file).map_err(|e| internal_io("exporting a vault", e))?;
@@ -237,7 +248,7 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
                 .unwrap_or_default();
             let folder = param(&q, "folder").map(str::to_owned);
             let limit = number(&q, "limit")?;
-            let hits = blocking(app, &user, move |s, user| {
+            let hits = weighted(app, &user, Weight::Heavy, move |s, user| {
                 s.search(user, &text, &tags, folder.as_deref(), limit)
             })
             .await?;

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use vaultgate_shared::{Identity, UserId};
 
-use crate::bulkhead::Bulkhead;
+use crate::bulkhead::{Bulkhead, Weight};
 use crate::service::{EditOp, NoteService, ServiceError, WriteRequest};
 
 /// The MCP server for one request (rmcp builds one per request in stateless mode).
@@ -157,11 +157,25 @@ impl VaultTools {
     where
         F: FnOnce(&NoteService, &UserId) -> Result<Value, ServiceError> + Send + 'static,
     {
+        self.run_weighted(tool, Weight::Light, ctx, f).await
+    }
+
+    /// [`Self::run`] for a job of the given weight.
+    async fn run_weighted<F>(
+        &self,
+        tool: &'static str,
+        weight: Weight,
+        ctx: &RequestContext<RoleServer>,
+        f: F,
+    ) -> Result<CallToolResult, ErrorData>
+    where
+        F: FnOnce(&NoteService, &UserId) -> Result<Value, ServiceError> + Send + 'static,
+    {
         let started = Instant::now();
         let metrics = self.service.metrics().clone();
         let result = match caller(ctx) {
             None => failure("unauthorized", "this request carries no verified identity"),
-            Some(user) => match self.blocking(&user, f).await {
+            Some(user) => match self.weighted(&user, weight, f).await {
                 Ok(v) => answer(v),
                 Err(e) => failure(e.code(), &e.to_string()),
             },
@@ -190,9 +204,18 @@ impl VaultTools {
         T: Send + 'static,
         F: FnOnce(&NoteService, &UserId) -> Result<T, ServiceError> + Send + 'static,
     {
+        self.weighted(user, Weight::Light, f).await
+    }
+
+    /// [`Self::blocking`] for a job of the given weight.
+    async fn weighted<T, F>(&self, user: &UserId, weight: Weight, f: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&NoteService, &UserId) -> Result<T, ServiceError> + Send + 'static,
+    {
         let (service, u) = (self.service.clone(), user.clone());
         self.bulkhead
-            .run(user.as_str(), move || f(&service, &u))
+            .run_weighted(user.as_str(), weight, move || f(&service, &u))
             .await
             .map_err(ServiceError::Refused)?
     }
@@ -380,7 +403,7 @@ impl VaultTools {
         Parameters(a): Parameters<SearchArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run("search_notes", &ctx, move |s, u| {
+        self.run_weighted("search_notes", Weight::Heavy, &ctx, move |s, u| {
             let hits = s.search(
                 u,
                 &a.query,
