@@ -506,6 +506,39 @@ fn search_part(
         read.to_string(),
     );
 
+    // A note at the per-note cap of wikilinks (1000, half of them resolving): a read resolves all.
+    let body: String = (0..1000)
+        .map(|i| match i % 2 {
+            0 => format!("[[note-{:06}]] ", (i * 7) % notes_n.max(1)),
+            _ => format!("[[missing {i}]] "),
+        })
+        .collect();
+    tool(
+        client,
+        &server.url,
+        key,
+        &users[0],
+        "write_note",
+        json!({"path": "links/max.md", "body": body}),
+    );
+    let mut ms = Vec::with_capacity(200);
+    for _ in 0..200 {
+        let t = Instant::now();
+        tool(
+            client,
+            &server.url,
+            key,
+            &users[0],
+            "read_note",
+            json!({"path": "links/max.md"}),
+        );
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    row(
+        "`read_note` of a note with 1000 wikilinks (the per-note cap; 500 resolve), 200 reads",
+        stats(ms).to_string(),
+    );
+
     let noisy = (users.len() >= 2).then(|| noisy_neighbour(client, &server.url, key, users, qs, corpus));
 
     // 4. The floor: one bare FTS5 table built from one user's notes (each user's index holds

@@ -354,7 +354,7 @@ fn main() {
     }
 
     // 6. Targets.
-    let _ = writeln!(md, "## Targets of issue 10\n");
+    let _ = writeln!(md, "## Targets\n");
     let _ = writeln!(md, "| target | measured | result |");
     let _ = writeln!(md, "| --- | --- | --- |");
     for tool in TOOLS {

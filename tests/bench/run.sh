@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end benchmark (issue 10), in one command:
+# The end-to-end benchmark, in one command:
 #
 #   tests/bench/run.sh           full run: 10 users × 10,000 notes (seeded), ≈ 15 min after the build
 #   tests/bench/run.sh --docs    the same, then copies the report and charts into docs/bench/

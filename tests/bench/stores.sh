@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Gateway throughput with each state store side by side (issue 11, "Performance"):
+# Gateway throughput with each state store side by side:
 #
 #   tests/bench/gateway.sh --stores        (or: tests/bench/stores.sh [--quick])
 #

@@ -1,4 +1,4 @@
-//! The gateway's state stores (issue 11): one behavioural suite run against memory, sqlite
+//! The gateway's state stores: one behavioural suite run against memory, sqlite
 //! and redis; two gateway processes sharing one Redis; Redis dying and coming back; and
 //! the operator commands `revoke` and `sessions`.
 
