@@ -27,8 +27,9 @@ fn one_user_over_the_cap_is_refused_and_others_are_served() {
                 let (b, body, busy) = (b.clone(), body.clone(), busy.clone());
                 std::thread::spawn(move || {
                     let path = format!("/api/notes/r{round}-{i}.md");
-                    let (status, _, v) = b.rest("alice", "PUT", &path, Some(json!({ "body": body })));
+                    let (status, headers, v) = b.rest("alice", "PUT", &path, Some(json!({ "body": body })));
                     if status == 429 {
+                        assert_eq!(headers.get("retry-after").map(|h| h.to_str().unwrap()), Some("1"));
                         busy.store(true, Ordering::SeqCst);
                         return Some(v);
                     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vaultgate_shared::{Identity, UserId};
 
-use crate::bulkhead::Weight;
+use crate::bulkhead::{Refusal, Weight};
 use crate::http::respond::{error, json as json_response};
 use crate::http::{App, Body};
 use crate::percent;
@@ -191,7 +191,13 @@ pub async fn route(app: &App, req: Request<Incoming>, identity: Identity, reques
         Ok(r) => r,
         Err(Fail::Service(e)) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            error(status, e.code(), &e.to_string(), request_id)
+            let mut r = error(status, e.code(), &e.to_string(), request_id);
+            if let ServiceError::Refused(Refusal::UserBusy | Refusal::PoolFull | Refusal::OverBudget) = e {
+                // Busy, not broken: a turn frees within the request budget.
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            r
         }
         Err(Fail::Plain(status, code, msg)) => error(status, code, &msg, request_id),
     }
