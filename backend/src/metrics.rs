@@ -95,6 +95,12 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
+        // process_* (CPU seconds, resident and virtual memory, open and maximum fds, threads,
+        // start time), read from /proc at each scrape.
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("process_* names are not ours");
         // Pre-registered so that the first rejection after a start is visible to increase()
         // and the alerts on these counters fire on it.
         for reason in crate::vault::paths::REJECTION_REASONS {

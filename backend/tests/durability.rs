@@ -258,6 +258,11 @@ fn changes_on_disk_while_stopped_are_reconciled_and_reindex_rebuilds() {
     // A damaged file found at start is replaced and refilled from the vault by reconciliation.
     std::fs::write(&alice_db, b"this is not a database".repeat(500)).unwrap();
     check(&mut b);
+    // So is one of another layout version (its `user_version`).
+    let conn = rusqlite::Connection::open(&alice_db).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    drop(conn);
+    check(&mut b);
     let out = run(&["reindex", "--user", "../etc"]);
     assert_eq!(out.status.code(), Some(2));
 }

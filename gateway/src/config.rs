@@ -43,6 +43,8 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// List a user's live MCP sessions in the configured state store.
     Sessions(SessionsArgs),
+    /// Check a deployment with two users' tokens: health, both MCP eras, isolation, refusals.
+    Smoke(crate::smoke::SmokeArgs),
 }
 
 /// Arguments of `revoke`.

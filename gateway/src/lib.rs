@@ -21,6 +21,7 @@ pub mod routes;
 pub mod server;
 pub mod sessions;
 pub mod signin;
+pub mod smoke;
 pub mod state;
 pub mod token_endpoints;
 pub mod upstream;

@@ -64,6 +64,11 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+        Command::Smoke(args) => match vaultgate_gateway::smoke::run(&args, &mut std::io::stdout()) {
+            Ok(tally) if tally.failed == 0 => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::FAILURE,
+            Err(e) => fail(&e),
+        },
         Command::Serve => {
             let resolved = match cli.settings.resolve() {
                 Ok(r) => r,

@@ -210,6 +210,12 @@ impl Metrics {
             registry: r,
             hot: HotSeries::new(),
         };
+        // process_* (CPU seconds, resident and virtual memory, open and maximum fds, threads,
+        // start time), read from /proc at each scrape.
+        #[cfg(target_os = "linux")]
+        m.registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("process_* names are not ours");
         for reason in AUTH_FAILURE_REASONS {
             m.auth_failures.with_label_values(&[reason]);
         }

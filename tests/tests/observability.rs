@@ -809,6 +809,37 @@ fn auth_failures(gw: &Gateway) {
     assert_eq!(modern_ping(&c, gw, Some(&format!("Bearer {token}"))), 401, "revoked");
 }
 
+/// Both binaries export the standard process metrics, with the values of the serving process.
+#[test]
+fn both_binaries_export_process_metrics() {
+    let backend = Backend::start();
+    let gw = Gateway::start(&backend.url(), &[]);
+    let backend_text = client()
+        .get(format!("http://127.0.0.1:{}/metrics", backend.admin_port))
+        .send()
+        .and_then(|r| r.text())
+        .expect("backend metrics");
+    for (who, text) in [("gateway", gw.metrics()), ("backend", backend_text)] {
+        // A serving process has some resident memory, a listener's fds and a start time.
+        for sample in [
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+            "process_start_time_seconds",
+            "process_threads",
+        ] {
+            assert!(
+                vaultgate_tests::metric(&text, sample) > 0.0,
+                "{who}: no {sample} > 0 in\n{text}"
+            );
+        }
+        assert!(
+            text.contains("\nprocess_cpu_seconds_total "),
+            "{who}: no process_cpu_seconds_total"
+        );
+    }
+}
+
 #[test]
 fn real_prometheus_scrapes_real_traffic_and_every_dashboard_query_has_data() {
     let Some(prometheus) = prometheus_bin() else { return };

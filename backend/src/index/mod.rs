@@ -234,9 +234,12 @@ fn open_user_db(path: &Path) -> rusqlite::Result<Connection> {
     let conn = match opened {
         Ok((c, v)) if v == schema::VERSION => return Ok(c),
         Ok((c, 0)) => c,
-        Ok((c, _)) => {
+        Ok((c, v)) => {
             drop(c);
-            replace("a user's index has another layout")?;
+            replace(&format!(
+                "a user's index has layout version {v}, this program uses {}",
+                schema::VERSION
+            ))?;
             return open_user_db(path);
         }
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -725,6 +728,47 @@ mod tests {
             assert!(plan.contains(&wanted), "{wanted} not in {plan:#?}");
         }
         assert!(!plan.iter().any(|l| l.starts_with("SCAN notes")), "{plan:#?}");
+    }
+
+    /// A database of another layout (older or newer) is a cache of the vault: it is replaced,
+    /// not read with the wrong columns, and the new file records the current version.
+    #[test]
+    fn a_user_database_of_another_version_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&dir.path().join("index.db"), IndexOptions::default()).unwrap();
+        let alice = UserId::parse("alice").unwrap();
+        for old in [1, schema::VERSION + 1] {
+            index.open.invalidate_all();
+            let path = index.path_of(&alice);
+            let _ = remove_db_files(&path);
+            {
+                let c = Connection::open(&path).unwrap();
+                c.execute_batch(&format!(
+                    "CREATE TABLE notes (owner TEXT, path TEXT); INSERT INTO notes VALUES ('alice', 'old.md');
+                     PRAGMA user_version = {old};"
+                ))
+                .unwrap();
+            }
+            let (version, cols): (i64, Vec<String>) = index
+                .read(&alice, |c| {
+                    let v = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                    let cols = c
+                        .prepare("SELECT name FROM pragma_table_info('notes')")?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    Ok((v, cols))
+                })
+                .unwrap();
+            assert_eq!(version, schema::VERSION, "from version {old}");
+            assert!(
+                cols.contains(&"title_key".to_owned()) && !cols.contains(&"owner".to_owned()),
+                "{cols:?}"
+            );
+            let count: i64 = index
+                .read(&alice, |c| c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0)))
+                .unwrap();
+            assert_eq!(count, 0, "rows of the old layout were kept");
+        }
     }
 
     #[test]

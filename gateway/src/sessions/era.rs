@@ -9,6 +9,8 @@ use pingora::http::RequestHeader;
 pub const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+/// 2026-07-28: the tool, resource or prompt a `tools/call`, `resources/read` or `prompts/get` names.
+pub const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 /// The first revision without sessions or `initialize`.
 pub const MODERN_REVISION: &str = "2026-07-28";

@@ -4,6 +4,7 @@
 //! survives a restart, with the in-memory stores in front as the read path; `redis` shares
 //! all three between gateway replicas.
 
+pub mod migrations;
 pub mod redis;
 pub mod sqlite;
 

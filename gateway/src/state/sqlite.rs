@@ -18,7 +18,7 @@ use rusqlite::{Connection, params};
 use vaultgate_shared::UserId;
 use vaultgate_shared::jwt::now_secs;
 
-use super::{ErrorCount, SessionLimits, StateError};
+use super::{ErrorCount, SessionLimits, StateError, migrations};
 use crate::auth::jwt::LEEWAY_SECS;
 use crate::auth::revocation::{MemoryRevocations, Revocations, USER_REVOCATION_KEEP};
 use crate::sessions::{Lookup, MemorySessions, SessionInfo, SessionStore};
@@ -163,18 +163,21 @@ pub fn open(
             message: format!("creating {}: {e}", dir.display()),
         })?;
     }
-    let conn = Connection::open(path).map_err(err("open"))?;
+    let mut conn = Connection::open(path).map_err(err("open"))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
-         PRAGMA busy_timeout = 5000;
-         CREATE TABLE IF NOT EXISTS revoked (jti TEXT PRIMARY KEY, until INTEGER NOT NULL);
-         CREATE TABLE IF NOT EXISTS revoked_users (user_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
-         CREATE TABLE IF NOT EXISTS sessions (
-             id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created INTEGER NOT NULL, last_seen INTEGER NOT NULL);
-         CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id, created);",
+         PRAGMA busy_timeout = 5000;",
     )
     .map_err(err("open"))?;
+    let from = migrations::migrate(&mut conn).map_err(|e| StateError {
+        backend: NAME,
+        op: "open",
+        message: format!("{}: {e}", path.display()),
+    })?;
+    if from != migrations::VERSION {
+        tracing::info!(path = %path.display(), from, to = migrations::VERSION, "state store schema migrated");
+    }
     Db::prune(&conn, limits).map_err(err("open"))?;
 
     let revocations = Arc::new(MemoryRevocations::new());
@@ -477,6 +480,72 @@ mod tests {
         let before = last;
         db.reload_if_changed(&mut last, &r.mem, &s.mem).unwrap();
         assert_eq!(before, last, "data_version unchanged by this connection's own commit");
+    }
+
+    /// The layout every file had before the schema version was recorded (`user_version` 0).
+    const UNVERSIONED: &str = "
+        CREATE TABLE revoked (jti TEXT PRIMARY KEY, until INTEGER NOT NULL);
+        CREATE TABLE revoked_users (user_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+        CREATE INDEX sessions_by_user ON sessions (user_id, created);";
+
+    fn user_version(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_file_of_the_previous_schema_is_migrated_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.db");
+        let now = now_secs() as i64;
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(UNVERSIONED).unwrap();
+        conn.execute("INSERT INTO sessions VALUES ('sid-1', 'alice', ?1, ?1)", params![now])
+            .unwrap();
+        conn.execute("INSERT INTO revoked VALUES ('jti-1', ?1)", params![now + 600])
+            .unwrap();
+        conn.execute("INSERT INTO revoked_users VALUES ('bob', ?1)", params![now])
+            .unwrap();
+        drop(conn);
+        assert_eq!(user_version(&path), 0);
+
+        let (s, r) = open(&path, limits(), ErrorCount::default()).unwrap();
+        assert_eq!(user_version(&path), migrations::VERSION);
+        let (alice, bob) = (UserId::parse("alice").unwrap(), UserId::parse("bob").unwrap());
+        assert_eq!(s.lookup("sid-1").await.unwrap(), Lookup::Live(alice.clone()));
+        assert!(r.is_revoked("jti-1", &alice, now as u64).await.unwrap());
+        assert!(r.is_revoked("jti-2", &bob, now as u64 - 5).await.unwrap());
+        // The migrated file takes writes and opens again at the same version.
+        let sid = s.create(&alice).await.unwrap();
+        drop((s, r));
+        let (s, _) = open(&path, limits(), ErrorCount::default()).unwrap();
+        assert_eq!(s.lookup(&sid).await.unwrap(), Lookup::Live(alice));
+        assert_eq!(user_version(&path), migrations::VERSION);
+    }
+
+    #[test]
+    fn a_file_of_an_unknown_schema_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.db");
+        for found in [migrations::VERSION + 1, -1] {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE IF NOT EXISTS future (x TEXT)")
+                .unwrap();
+            conn.pragma_update(None, "user_version", found).unwrap();
+            drop(conn);
+            let e = open(&path, limits(), ErrorCount::default()).err().unwrap();
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("schema version {found}")) && msg.contains("newer vaultgate-gateway"),
+                "{msg}"
+            );
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+            assert_eq!(user_version(&path), found, "the refused file was changed");
+        }
     }
 
     #[test]
