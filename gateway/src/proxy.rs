@@ -27,7 +27,7 @@ use crate::ratelimit::{Limited, RateLimiter};
 use crate::resource_metadata::{self, ResourceMetadata};
 use crate::route_rules::RouteRules;
 use crate::routes::Route;
-use crate::sessions::era::{MCP_METHOD, MCP_SESSION_ID, RpcMethod, RpcPeek, scan_method};
+use crate::sessions::era::{MCP_METHOD, MCP_SESSION_ID, MISSING_SESSION, RpcMethod, RpcPeek, scan_method};
 use crate::sessions::{Era, Lookup, SessionStore};
 use crate::signin::SignIn;
 use crate::token_endpoints;
@@ -261,10 +261,7 @@ impl Gateway {
         };
         audit::session_event(event, user, Some(reason), ctx.client_ip, ctx.ids());
         let (status, message) = match reason {
-            "missing" => (
-                400,
-                "Bad Request: Mcp-Session-Id header is required; send initialize first",
-            ),
+            "missing" => (400, MISSING_SESSION),
             _ => (404, "session not found; send a new initialize request"),
         };
         let a = Answer::error(
