@@ -207,7 +207,11 @@ impl Gateway {
                 });
             }
         }
-        let mut a = Answer::unauthorized(f.status, &f.description, self.rpc_id(ctx));
+        let mut a = if f.is_missing() {
+            Answer::no_credential(&f.description, self.rpc_id(ctx))
+        } else {
+            Answer::unauthorized(f.status, &f.description, self.rpc_id(ctx))
+        };
         if let (Route::Mcp, 401, Some(m)) = (ctx.route, f.status, &self.resource_metadata) {
             // Tells an OAuth-capable MCP client where to sign in (MCP authorization, RFC 9728 §5.1).
             a = a.challenge_params(m.challenge());
@@ -388,6 +392,9 @@ impl Gateway {
                         Ok(c) if constant_time_eq(c.token().as_bytes(), expected.expose()) => {
                             let text = self.metrics.render(&self.usage, self.sessions.active());
                             Answer::raw(200, "text/plain; version=0.0.4", Bytes::from(text))
+                        }
+                        Err(crate::auth::bearer::BearerError::Missing) => {
+                            Answer::no_credential("a METRICS_TOKEN bearer is required", None)
                         }
                         _ => Answer::unauthorized(401, "a valid METRICS_TOKEN bearer is required", None),
                     },
