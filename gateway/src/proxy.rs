@@ -23,7 +23,7 @@ use crate::client_ip::{ClientAddr, TrustedProxies};
 use crate::identity::{self, IdentitySigner};
 use crate::metrics::{HttpMethod, Metrics};
 use crate::origin::Origins;
-use crate::ratelimit::{Limited, RateLimiter};
+use crate::ratelimit::{Limited, NearLimit, RateLimiter};
 use crate::resource_metadata::{self, ResourceMetadata};
 use crate::route_rules::RouteRules;
 use crate::routes::Route;
@@ -93,6 +93,8 @@ pub struct RequestCtx {
     mcp: Option<McpCall>,
     body_read: bool,
     upstream_started: Option<Instant>,
+    /// The user's bucket is nearly spent: its RateLimit fields go on the response.
+    near_limit: Option<NearLimit>,
 }
 
 impl RequestCtx {
@@ -119,7 +121,12 @@ enum BodyError {
 
 impl Gateway {
     /// Writes a local answer and stops the request.
-    async fn answer(&self, s: &mut Session, ctx: &RequestCtx, a: Answer) -> pingora::Result<bool> {
+    async fn answer(&self, s: &mut Session, ctx: &RequestCtx, mut a: Answer) -> pingora::Result<bool> {
+        if let Some(near) = ctx.near_limit.filter(|_| a.status != 429) {
+            for (name, value) in near.headers() {
+                a = a.header(name, value);
+            }
+        }
         a.send(s, ctx.rid(), ctx.body_read).await?;
         Ok(true)
     }
@@ -555,6 +562,7 @@ impl ProxyHttp for Gateway {
             mcp: None,
             body_read: false,
             upstream_started: None,
+            near_limit: None,
         }
     }
 
@@ -612,8 +620,9 @@ impl ProxyHttp for Gateway {
         self.usage.record(&principal.user);
         ctx.user = Some(principal.user.clone());
 
-        if let Err(l) = self.limits.check_user(&principal.user).await {
-            return self.refuse_limited(s, ctx, l, Some(&principal.user)).await;
+        match self.limits.check_user(&principal.user).await {
+            Ok(near) => ctx.near_limit = near,
+            Err(l) => return self.refuse_limited(s, ctx, l, Some(&principal.user)).await,
         }
         match ctx.route {
             Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => {
@@ -708,6 +717,11 @@ impl ProxyHttp for Gateway {
             self.metrics.observe_upstream(ctx.route, started.elapsed());
         }
         resp.insert_header(headers::REQUEST_ID, ctx.request_id.clone())?;
+        if let Some(near) = ctx.near_limit {
+            for (name, value) in near.headers() {
+                resp.insert_header(name, value)?;
+            }
+        }
         Ok(())
     }
 
