@@ -421,6 +421,53 @@ fn every_rest_route() {
 }
 
 #[test]
+fn if_match_is_compared_strongly_and_takes_star_and_lists() {
+    let b = Backend::start();
+    let u = "alice";
+    let (s, h, _) = b.rest(u, "PUT", "/api/notes/n.md", Some(json!({"body": "one"})));
+    assert_eq!(s, 201);
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    let weak = format!("W/{etag}");
+    let put = |if_match: &str, path: &str| {
+        let mut hm = b.identity(u);
+        hm.insert("if-match", if_match.parse().unwrap());
+        let (s, h, v) = b.rest_with(hm, "PUT", path, Some(json!({"body": "next"})));
+        (s, v["error"].as_str().map(str::to_owned), h.get("etag").cloned())
+    };
+    // (If-Match, note, status, error): each case that succeeds changes the note, so the
+    // next ones use its new ETag through `current`.
+    let cases: &[(&str, &str, u16, Option<&str>)] = &[
+        ("W/", "/api/notes/n.md", 412, Some("conflict")),
+        (r#""0000", W/"#, "/api/notes/n.md", 412, Some("conflict")),
+        ("*", "/api/notes/absent.md", 412, Some("conflict")),
+        (r#""0000""#, "/api/notes/absent.md", 412, Some("conflict")),
+        (r#""unclosed"#, "/api/notes/n.md", 400, Some("bad_request")),
+        (r#""0000", CUR"#, "/api/notes/n.md", 200, None),
+        ("*", "/api/notes/n.md", 200, None),
+        ("CUR", "/api/notes/n.md", 200, None),
+    ];
+    let mut current = etag.clone();
+    for (if_match, path, status, error) in cases {
+        let value = if_match.replace("W/", &format!("W/{current}")).replace("CUR", &current);
+        let (s, e, new_etag) = put(&value, path);
+        assert_eq!((s, e.as_deref()), (*status, *error), "{value} on {path}");
+        if s == 200 {
+            current = new_etag.unwrap().to_str().unwrap().to_owned();
+        }
+    }
+    assert_ne!(current, etag);
+    let (s, _, _) = b.rest(u, "GET", "/api/notes/absent.md", None);
+    assert_eq!(s, 404, "a refused If-Match: * created nothing");
+    // DELETE takes the same conditions.
+    for (if_match, status) in [(weak.replace(&etag, &current), 412), ("*".to_owned(), 200)] {
+        let mut hm = b.identity(u);
+        hm.insert("if-match", if_match.parse().unwrap());
+        let (s, _, _) = b.rest_with(hm, "DELETE", "/api/notes/n.md", None);
+        assert_eq!(s, status, "{if_match}");
+    }
+}
+
+#[test]
 fn size_and_quota_limits() {
     let b = Backend::start_with(&[
         ("NOTE_MAX_BYTES", "1000"),

@@ -15,7 +15,8 @@ use vaultgate_shared::{Identity, UserId};
 use crate::http::respond::{error, json as json_response};
 use crate::http::{App, Body};
 use crate::percent;
-use crate::service::{NoteService, ServiceError, WriteRequest};
+use crate::precondition::MalformedIfMatch;
+use crate::service::{IfMatch, NoteService, ServiceError, WriteRequest};
 
 /// A REST failure before or after the service call.
 enum Fail {
@@ -110,11 +111,20 @@ async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>, max: us
     serde_json::from_slice(&bytes).map_err(|e| bad(format!("the request body is not the expected JSON: {e}")))
 }
 
-fn if_match(req: &Request<Incoming>) -> Option<String> {
-    req.headers()
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+/// The request's `If-Match` (strong comparison, `*`, lists); 400 when it cannot be read.
+fn if_match(req: &Request<Incoming>) -> Result<Option<IfMatch>, Fail> {
+    let mut values = req.headers().get_all(header::IF_MATCH).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    // Several If-Match lines are one list (RFC 9110 §5.3); joined, they parse as one.
+    let joined = std::iter::once(first)
+        .chain(values)
+        .map(|v| v.to_str())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad(MalformedIfMatch.to_string()))?
+        .join(", ");
+    IfMatch::header(&joined).map(Some).map_err(|e| bad(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -284,7 +294,7 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
             Ok(with_etag(json_response(StatusCode::OK, &note), &hash))
         }
         Method::PUT => {
-            let header_match = if_match(&req);
+            let header_match = if_match(&req)?;
             let mut body: WriteRequest = read_json(req, app.max_body).await?;
             if header_match.is_some() {
                 body.if_match = header_match;
@@ -296,9 +306,9 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
             Ok(with_etag(json_response(status, &v), &w.note.hash))
         }
         Method::DELETE => {
-            let m = if_match(&req);
+            let m = if_match(&req)?;
             let shown = path.clone();
-            blocking(app, &user, move |s, user| s.delete(user, &path, m.as_deref())).await?;
+            blocking(app, &user, move |s, user| s.delete(user, &path, m.as_ref())).await?;
             Ok(json_response(StatusCode::OK, &json!({"deleted": shown})))
         }
         _ => Err(not_allowed()),
