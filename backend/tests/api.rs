@@ -624,6 +624,71 @@ fn bad_identity_gets_401_and_changes_nothing() {
 }
 
 #[test]
+fn exit_status_says_usage_configuration_or_runtime() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vaultgate-backend"))
+            .env_clear()
+            .current_dir(dir.path())
+            .env("IDENTITY_SECRET", SECRET)
+            .env("BACKEND_ADMIN_ADDR", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // (case, arguments, environment, exit status, what stderr says once)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+    let cases: &[Case] = &[
+        ("unknown flag", &["--no-such-flag"], &[], 2, "--no-such-flag"),
+        (
+            "bad flag value",
+            &["--mode", "prod"],
+            &[],
+            2,
+            "[possible values: local, space]",
+        ),
+        (
+            "bad MODE",
+            &[],
+            &[("MODE", "prod")],
+            78,
+            "[possible values: local, space]",
+        ),
+        (
+            "bad LOG_FORMAT",
+            &[],
+            &[("LOG_FORMAT", "xml")],
+            78,
+            "[possible values: text, json]",
+        ),
+        (
+            "zero workers",
+            &[],
+            &[("BACKEND_WORKERS", "0")],
+            78,
+            "greater than zero",
+        ),
+        ("bad --user", &["reindex", "--user", "../x"], &[], 2, "--user"),
+        (
+            "port in use",
+            &[],
+            &[("BACKEND_LISTEN", taken.as_str())],
+            1,
+            "listening on",
+        ),
+    ];
+    for (name, args, env, code, says) in cases {
+        let (got, err) = run(args, env);
+        assert_eq!(got, Some(*code), "{name}: {err}");
+        assert_eq!(err.matches(says).count(), 1, "{name}: printed once: {err}");
+    }
+}
+
+#[test]
 fn refuses_to_start_without_a_strong_secret() {
     for secret in [None, Some("short")] {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vaultgate-backend"));
@@ -636,9 +701,9 @@ fn refuses_to_start_without_a_strong_secret() {
         let dir = tempfile::tempdir().unwrap();
         cmd.current_dir(dir.path());
         let out = cmd.output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{secret:?}");
+        assert_eq!(out.status.code(), Some(78), "EX_CONFIG: {secret:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("IDENTITY_SECRET"), "{err}");
+        assert_eq!(err.matches("IDENTITY_SECRET").count(), 1, "printed once: {err}");
     }
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_vaultgate-backend"))
         .arg("--help")

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod error_body;
+pub mod exit;
 pub mod headers;
 pub mod identity;
 pub mod jwt;

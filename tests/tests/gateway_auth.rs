@@ -537,7 +537,7 @@ fn space_mode_refuses_weak_keys_and_mint_token_works() {
         .env("JWT_SECRET_KEY", "too-short")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("JWT_SECRET_KEY") && err.contains("openssl rand"), "{err}");
 
