@@ -374,6 +374,13 @@ fn every_rest_route() {
     assert_eq!((s, v["error"].as_str()), (400, Some("bad_request")));
     let (s, _, v) = b.rest(u, "GET", "/api/search?q=x&limit=abc", None);
     assert_eq!((s, v["error"].as_str()), (400, Some("bad_request")));
+    // Query strings are decoded once and strictly: a bad escape or non-UTF-8 is refused.
+    for q in ["q=%zz", "q=%ff", "q=a&folder=%C3", "q=%"] {
+        let (s, _, v) = b.rest(u, "GET", &format!("/api/search?{q}"), None);
+        assert_eq!((s, v["error"].as_str()), (400, Some("bad_request")), "{q}");
+    }
+    let (s, _, v) = b.rest(u, "GET", "/api/search?q=alpha%20two&folder=di%72", None);
+    assert_eq!((s, paths(&v, "results")), (200, vec!["dir/a note.md".to_owned()]));
     let (_, _, v) = b.rest(u, "GET", "/api/tags", None);
     assert_eq!(v, json!({"tags": [{"tag": "t1", "count": 1}]}));
     let (_, _, v) = b.rest(u, "GET", "/api/backlinks/b.md", None);
@@ -416,7 +423,7 @@ fn every_rest_route() {
     );
     assert_eq!(
         b.metric(r#"vaultgate_backend_http_requests_total{route="api_search",status="400"}"#),
-        2.0
+        6.0
     );
 }
 

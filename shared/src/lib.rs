@@ -11,6 +11,7 @@ pub mod headers;
 pub mod identity;
 pub mod jwt;
 pub mod logging;
+pub mod query;
 pub mod user;
 
 pub use error_body::ErrorBody;

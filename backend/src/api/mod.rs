@@ -15,6 +15,8 @@ use vaultgate_shared::{Identity, UserId};
 use crate::http::respond::{error, json as json_response};
 use crate::http::{App, Body};
 use crate::percent;
+use vaultgate_shared::query::Query;
+
 use crate::precondition::MalformedIfMatch;
 use crate::service::{IfMatch, NoteService, ServiceError, WriteRequest};
 
@@ -55,19 +57,16 @@ fn with_etag(mut r: Response<Body>, hash: &str) -> Response<Body> {
     r
 }
 
-fn query(req: &Request<Incoming>) -> Result<Vec<(String, String)>, Fail> {
-    percent::query_pairs(req.uri().query().unwrap_or(""))
-        .ok_or_else(|| bad("the query string is not valid percent-encoded UTF-8"))
+fn query(req: &Request<Incoming>) -> Result<Query, Fail> {
+    Query::parse(req.uri().query().unwrap_or("")).map_err(|e| bad(e.to_string()))
 }
 
-fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    q.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
+/// A non-empty query parameter.
+fn param<'a>(q: &'a Query, name: &str) -> Option<&'a str> {
+    q.get(name).filter(|v| !v.is_empty())
 }
 
-fn number(q: &[(String, String)], name: &str) -> Result<Option<usize>, Fail> {
+fn number(q: &Query, name: &str) -> Result<Option<usize>, Fail> {
     param(q, name)
         .map(|v| {
             v.parse::<usize>()
