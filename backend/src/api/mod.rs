@@ -10,13 +10,12 @@ use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use vaultgate_shared::query::Query;
 use vaultgate_shared::{Identity, UserId};
 
 use crate::http::respond::{error, json as json_response};
 use crate::http::{App, Body};
 use crate::percent;
-use vaultgate_shared::query::Query;
-
 use crate::precondition::MalformedIfMatch;
 use crate::service::{IfMatch, NoteService, ServiceError, WriteRequest};
 
