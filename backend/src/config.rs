@@ -14,7 +14,7 @@ use crate::bulkhead::BulkheadLimits;
 /// vaultgate's vault backend: per-user Markdown notes, a SQLite FTS5 index, MCP tools and a
 /// REST API. It trusts only the identity assertion the gateway signs with IDENTITY_SECRET.
 #[derive(Debug, Parser)]
-#[command(name = "vaultgate-backend", version)]
+#[command(name = "vaultgate-backend", version, after_help = vaultgate_shared::exit::HELP)]
 pub struct Cli {
     /// Optional TOML file whose keys are the environment variable names below.
     #[arg(long, env = "VAULTGATE_CONFIG", global = true)]
@@ -169,6 +169,16 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("--user: {0}")]
     BadUser(#[from] vaultgate_shared::UserIdError),
+}
+
+impl ConfigError {
+    /// The exit status: a bad `--user` is a usage error, everything else configuration.
+    pub fn failure(&self) -> vaultgate_shared::exit::Failure {
+        match self {
+            ConfigError::BadUser(_) => vaultgate_shared::exit::Failure::Usage,
+            _ => vaultgate_shared::exit::Failure::Config,
+        }
+    }
 }
 
 impl Cli {

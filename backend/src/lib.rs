@@ -12,6 +12,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod notes;
 pub mod percent;
+pub mod precondition;
 pub mod reindex;
 pub mod server;
 pub mod service;

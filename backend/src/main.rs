@@ -5,13 +5,14 @@ use std::process::ExitCode;
 
 use vaultgate_backend::config::{Cli, Command, Settings};
 use vaultgate_backend::{lifecycle, metrics::Metrics, reindex, server};
+use vaultgate_shared::exit::{self, Failure};
 
 fn main() -> ExitCode {
     let cli: Cli = vaultgate_shared::config::parse();
     vaultgate_shared::logging::init(cli.log_format);
     let settings = match cli.settings() {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(e.failure(), &e),
     };
     let done = match &cli.command {
         Some(Command::Reindex { user }) => reindex(&settings, user.as_deref()),
@@ -20,33 +21,47 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => {
             let key = match cli.identity_key() {
                 Ok(k) => k,
-                Err(e) => return fail(&e),
+                Err(e) => return fail(e.failure(), &e),
             };
             tokio::runtime::Runtime::new()
-                .map_err(|e| e.to_string())
-                .and_then(|rt| rt.block_on(server::run(settings, key)).map_err(|e| e.to_string()))
+                .map_err(|e| runtime(e.to_string()))
+                .and_then(|rt| {
+                    rt.block_on(server::run(settings, key))
+                        .map_err(|e| runtime(e.to_string()))
+                })
         }
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+        Err((failure, e)) => fail(failure, &e),
     }
 }
 
-fn reindex(settings: &Settings, user: Option<&str>) -> Result<(), String> {
-    let user = Cli::reindex_user(user).map_err(|e| e.to_string())?;
+/// A failed command: its exit status and what to print.
+type Fatal = (Failure, String);
+
+fn runtime(e: String) -> Fatal {
+    (Failure::Runtime, e)
+}
+
+fn usage(e: impl std::fmt::Display) -> Fatal {
+    (Failure::Usage, e.to_string())
+}
+
+fn reindex(settings: &Settings, user: Option<&str>) -> Result<(), Fatal> {
+    let user = Cli::reindex_user(user).map_err(usage)?;
     let started = std::time::Instant::now();
     let n = match &user {
         Some(user) => {
-            let notes = server::open(settings, Metrics::new()).map_err(|e| e.to_string())?;
+            let notes = server::open(settings, Metrics::new()).map_err(|e| runtime(e.to_string()))?;
             reindex::rebuild_user(notes.vault(), notes.index(), user, true)
         }
         None => {
-            let vault = server::open_vault(settings).map_err(|e| e.to_string())?;
+            let vault = server::open_vault(settings).map_err(|e| runtime(e.to_string()))?;
             reindex::rebuild_all(&vault, &settings.database_path, true)
         }
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| runtime(e.to_string()))?;
     tracing::info!(
         notes = n,
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -55,34 +70,33 @@ fn reindex(settings: &Settings, user: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-fn export(settings: &Settings, user: &str, output: &std::path::Path) -> Result<(), String> {
+fn export(settings: &Settings, user: &str, output: &std::path::Path) -> Result<(), Fatal> {
     let user = Cli::reindex_user(Some(user))
-        .map_err(|e| e.to_string())?
-        .ok_or("--user")?;
-    let vault = server::open_vault(settings).map_err(|e| e.to_string())?;
-    let file = std::fs::File::create(output).map_err(|e| format!("creating {}: {e}", output.display()))?;
-    let n = lifecycle::export_zip(&vault, &user, std::io::BufWriter::new(file)).map_err(|e| e.to_string())?;
+        .map_err(usage)?
+        .ok_or_else(|| usage("--user"))?;
+    let vault = server::open_vault(settings).map_err(|e| runtime(e.to_string()))?;
+    let file = std::fs::File::create(output).map_err(|e| runtime(format!("creating {}: {e}", output.display())))?;
+    let n = lifecycle::export_zip(&vault, &user, std::io::BufWriter::new(file)).map_err(|e| runtime(e.to_string()))?;
     tracing::info!(user = %user, notes = n, output = %output.display(), "vault exported");
     Ok(())
 }
 
-fn delete_user(settings: &Settings, user: &str, yes: bool) -> Result<(), String> {
+fn delete_user(settings: &Settings, user: &str, yes: bool) -> Result<(), Fatal> {
     let user = Cli::reindex_user(Some(user))
-        .map_err(|e| e.to_string())?
-        .ok_or("user")?;
+        .map_err(usage)?
+        .ok_or_else(|| usage("user"))?;
     if !yes {
-        return Err(format!(
+        return Err(usage(format!(
             "this deletes every note of '{user}' and its index; run again with --yes to confirm"
-        ));
+        )));
     }
-    let vault = server::open_vault(settings).map_err(|e| e.to_string())?;
-    let existed = lifecycle::delete_user(&vault, &settings.database_path, &user).map_err(|e| e.to_string())?;
+    let vault = server::open_vault(settings).map_err(|e| runtime(e.to_string()))?;
+    let existed = lifecycle::delete_user(&vault, &settings.database_path, &user).map_err(|e| runtime(e.to_string()))?;
     tracing::warn!(target: "audit", event = "user_deleted", user = %user, had_vault = existed, "user deleted");
     Ok(())
 }
 
-fn fail(e: &dyn std::fmt::Display) -> ExitCode {
-    tracing::error!("{e}");
-    eprintln!("error: {e}");
-    ExitCode::from(2)
+/// Prints the fatal error once (stderr, where the log goes too) and exits with its status.
+fn fail(failure: Failure, e: &dyn std::fmt::Display) -> ExitCode {
+    exit::fail("vaultgate-backend", failure, e)
 }

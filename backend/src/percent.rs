@@ -1,5 +1,8 @@
-//! Percent-decoding for URL paths, query strings and `note:///` URIs: decoded exactly once,
-//! then validated by the caller (so `%252e` stays the literal text `%2e`).
+//! Percent-decoding of note paths in URL paths and `note:///` URIs — a security check, so strict:
+//! decoded exactly once, then validated as a note path by the caller (so `%252e` stays the
+//! literal text `%2e`, and an encoded `/`, `..` or NUL meets the same path rules as a plain
+//! one); a malformed escape or bytes that are not UTF-8 are refused, never replaced. Query
+//! strings are read by `vaultgate_shared::query`.
 
 /// Decodes `%XX` escapes (and `+` as space when `plus_is_space`). `None` for a bad escape or
 /// for bytes that are not UTF-8.
@@ -41,18 +44,6 @@ pub fn encode_path(s: &str) -> String {
     out
 }
 
-/// `key=value` pairs of a query string, decoded.
-pub fn query_pairs(query: &str) -> Option<Vec<(String, String)>> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            Some((decode(k, true)?, decode(v, true)?))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,13 +59,5 @@ mod tests {
         assert_eq!(decode("%ff", false), None);
         assert_eq!(encode_path("a b/ü.md"), "a%20b/%C3%BC.md");
         assert_eq!(decode(&encode_path("a b/ü.md"), false).as_deref(), Some("a b/ü.md"));
-        assert_eq!(
-            query_pairs("q=a+b&tags=x%2Cy&e").unwrap(),
-            vec![
-                ("q".into(), "a b".into()),
-                ("tags".into(), "x,y".into()),
-                ("e".into(), String::new())
-            ]
-        );
     }
 }

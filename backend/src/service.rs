@@ -20,6 +20,7 @@ use crate::index::{self, Backlink, Index, NoteSummary, SearchHit, SearchRequest,
 use crate::metrics::Metrics;
 use crate::notes::limits::{MAX_KEYS, MAX_TAGS};
 use crate::notes::{self, NoteError, frontmatter};
+pub use crate::precondition::IfMatch;
 use crate::vault::{Folder, NotePath, PathError, Vault, VaultError};
 
 /// Largest page of `list_notes`.
@@ -145,8 +146,13 @@ pub struct WriteRequest {
     pub tags: Option<Vec<String>>,
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
-    #[serde(default)]
-    pub if_match: Option<String>,
+    /// The JSON body's `if_match` (a hash, or `*`); the REST API's `If-Match` header replaces it.
+    #[serde(default, deserialize_with = "hash_condition")]
+    pub if_match: Option<IfMatch>,
+}
+
+fn hash_condition<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<IfMatch>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.as_deref().and_then(IfMatch::hash))
 }
 
 /// `edit_note`'s operations.
@@ -171,11 +177,6 @@ pub struct Written {
 /// SHA-256 hex of a note's bytes.
 pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-/// Accepts a hash with or without ETag quotes or a `W/` prefix.
-fn normalize_hash(h: &str) -> String {
-    h.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase()
 }
 
 /// The shared note operations.
@@ -390,11 +391,7 @@ impl NoteService {
         let lock = self.user_lock(user);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let existing = self.current(user, &path)?;
-        check_if_match(
-            &path,
-            req.if_match.as_deref(),
-            existing.as_ref().map(|(_, h)| h.as_str()),
-        )?;
+        check_if_match(&path, req.if_match.as_ref(), existing.as_ref().map(|(_, h)| h.as_str()))?;
         let given = frontmatter::split(&req.body);
         let existing_text = existing.as_ref().map(|(b, _)| String::from_utf8_lossy(b).into_owned());
         let given_yaml = match given.yaml.map(frontmatter::read) {
@@ -457,7 +454,7 @@ impl NoteService {
         op: EditOp,
         text: &str,
         find: Option<&str>,
-        if_match: Option<&str>,
+        if_match: Option<&IfMatch>,
     ) -> Result<Written, ServiceError> {
         let path = self.note_path(user, raw_path)?;
         self.check_size(text.len())?;
@@ -664,7 +661,7 @@ impl NoteService {
     }
 
     /// Deletes a note (optionally only if it still has the hash `if_match`).
-    pub fn delete(&self, user: &UserId, raw_path: &str, if_match: Option<&str>) -> Result<(), ServiceError> {
+    pub fn delete(&self, user: &UserId, raw_path: &str, if_match: Option<&IfMatch>) -> Result<(), ServiceError> {
         let path = self.note_path(user, raw_path)?;
         let lock = self.user_lock(user);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -733,16 +730,12 @@ impl NoteService {
     }
 }
 
-fn check_if_match(path: &NotePath, if_match: Option<&str>, current: Option<&str>) -> Result<(), ServiceError> {
-    let Some(want) = if_match.map(normalize_hash).filter(|w| !w.is_empty()) else {
-        return Ok(());
-    };
-    match current {
-        None if want == "*" => Err(ServiceError::ConflictMissing { path: path.to_string() }),
-        Some(_) if want == "*" => Ok(()),
-        None => Err(ServiceError::ConflictMissing { path: path.to_string() }),
-        Some(cur) if cur == want => Ok(()),
-        Some(cur) => Err(ServiceError::Conflict {
+fn check_if_match(path: &NotePath, if_match: Option<&IfMatch>, current: Option<&str>) -> Result<(), ServiceError> {
+    match (if_match, current) {
+        (None, _) => Ok(()),
+        (Some(cond), _) if cond.holds(current) => Ok(()),
+        (Some(_), None) => Err(ServiceError::ConflictMissing { path: path.to_string() }),
+        (Some(_), Some(cur)) => Err(ServiceError::Conflict {
             path: path.to_string(),
             current: cur.to_owned(),
         }),
@@ -964,7 +957,7 @@ mod tests {
                     title: Some("New".into()),
                     tags: Some(vec!["#Work".into(), "ideas".into()]),
                     metadata: Some(json!({"status": "draft"}).as_object().unwrap().clone()),
-                    if_match: Some(v.hash.clone()),
+                    if_match: IfMatch::hash(&v.hash),
                 },
             )
             .unwrap();
@@ -984,7 +977,7 @@ mod tests {
             "n.md",
             WriteRequest {
                 body: "lost".into(),
-                if_match: Some(v.hash.clone()),
+                if_match: IfMatch::hash(&v.hash),
                 ..Default::default()
             },
         );
@@ -997,7 +990,7 @@ mod tests {
             EditOp::Append,
             "tail",
             None,
-            Some(&format!("\"{}\"", v2.hash)),
+            IfMatch::hash(&format!("\"{}\"", v2.hash)).as_ref(),
         )
         .unwrap();
         s.edit(&u, "n.md", EditOp::Prepend, "head", None, None).unwrap();

@@ -374,6 +374,13 @@ fn every_rest_route() {
     assert_eq!((s, v["error"].as_str()), (400, Some("bad_request")));
     let (s, _, v) = b.rest(u, "GET", "/api/search?q=x&limit=abc", None);
     assert_eq!((s, v["error"].as_str()), (400, Some("bad_request")));
+    // Query strings are decoded once and strictly: a bad escape or non-UTF-8 is refused.
+    for q in ["q=%zz", "q=%ff", "q=a&folder=%C3", "q=%"] {
+        let (s, _, v) = b.rest(u, "GET", &format!("/api/search?{q}"), None);
+        assert_eq!((s, v["error"].as_str()), (400, Some("bad_request")), "{q}");
+    }
+    let (s, _, v) = b.rest(u, "GET", "/api/search?q=alpha%20two&folder=di%72", None);
+    assert_eq!((s, paths(&v, "results")), (200, vec!["dir/a note.md".to_owned()]));
     let (_, _, v) = b.rest(u, "GET", "/api/tags", None);
     assert_eq!(v, json!({"tags": [{"tag": "t1", "count": 1}]}));
     let (_, _, v) = b.rest(u, "GET", "/api/backlinks/b.md", None);
@@ -416,8 +423,55 @@ fn every_rest_route() {
     );
     assert_eq!(
         b.metric(r#"vaultgate_backend_http_requests_total{route="api_search",status="400"}"#),
-        2.0
+        6.0
     );
+}
+
+#[test]
+fn if_match_is_compared_strongly_and_takes_star_and_lists() {
+    let b = Backend::start();
+    let u = "alice";
+    let (s, h, _) = b.rest(u, "PUT", "/api/notes/n.md", Some(json!({"body": "one"})));
+    assert_eq!(s, 201);
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    let weak = format!("W/{etag}");
+    let put = |if_match: &str, path: &str| {
+        let mut hm = b.identity(u);
+        hm.insert("if-match", if_match.parse().unwrap());
+        let (s, h, v) = b.rest_with(hm, "PUT", path, Some(json!({"body": "next"})));
+        (s, v["error"].as_str().map(str::to_owned), h.get("etag").cloned())
+    };
+    // (If-Match, note, status, error): each case that succeeds changes the note, so the
+    // next ones use its new ETag through `current`.
+    let cases: &[(&str, &str, u16, Option<&str>)] = &[
+        ("W/", "/api/notes/n.md", 412, Some("conflict")),
+        (r#""0000", W/"#, "/api/notes/n.md", 412, Some("conflict")),
+        ("*", "/api/notes/absent.md", 412, Some("conflict")),
+        (r#""0000""#, "/api/notes/absent.md", 412, Some("conflict")),
+        (r#""unclosed"#, "/api/notes/n.md", 400, Some("bad_request")),
+        (r#""0000", CUR"#, "/api/notes/n.md", 200, None),
+        ("*", "/api/notes/n.md", 200, None),
+        ("CUR", "/api/notes/n.md", 200, None),
+    ];
+    let mut current = etag.clone();
+    for (if_match, path, status, error) in cases {
+        let value = if_match.replace("W/", &format!("W/{current}")).replace("CUR", &current);
+        let (s, e, new_etag) = put(&value, path);
+        assert_eq!((s, e.as_deref()), (*status, *error), "{value} on {path}");
+        if s == 200 {
+            current = new_etag.unwrap().to_str().unwrap().to_owned();
+        }
+    }
+    assert_ne!(current, etag);
+    let (s, _, _) = b.rest(u, "GET", "/api/notes/absent.md", None);
+    assert_eq!(s, 404, "a refused If-Match: * created nothing");
+    // DELETE takes the same conditions.
+    for (if_match, status) in [(weak.replace(&etag, &current), 412), ("*".to_owned(), 200)] {
+        let mut hm = b.identity(u);
+        hm.insert("if-match", if_match.parse().unwrap());
+        let (s, _, _) = b.rest_with(hm, "DELETE", "/api/notes/n.md", None);
+        assert_eq!(s, status, "{if_match}");
+    }
 }
 
 #[test]
@@ -577,6 +631,71 @@ fn bad_identity_gets_401_and_changes_nothing() {
 }
 
 #[test]
+fn exit_status_says_usage_configuration_or_runtime() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vaultgate-backend"))
+            .env_clear()
+            .current_dir(dir.path())
+            .env("IDENTITY_SECRET", SECRET)
+            .env("BACKEND_ADMIN_ADDR", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // (case, arguments, environment, exit status, what stderr says once)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+    let cases: &[Case] = &[
+        ("unknown flag", &["--no-such-flag"], &[], 2, "--no-such-flag"),
+        (
+            "bad flag value",
+            &["--mode", "prod"],
+            &[],
+            2,
+            "[possible values: local, space]",
+        ),
+        (
+            "bad MODE",
+            &[],
+            &[("MODE", "prod")],
+            78,
+            "[possible values: local, space]",
+        ),
+        (
+            "bad LOG_FORMAT",
+            &[],
+            &[("LOG_FORMAT", "xml")],
+            78,
+            "[possible values: text, json]",
+        ),
+        (
+            "zero workers",
+            &[],
+            &[("BACKEND_WORKERS", "0")],
+            78,
+            "greater than zero",
+        ),
+        ("bad --user", &["reindex", "--user", "../x"], &[], 2, "--user"),
+        (
+            "port in use",
+            &[],
+            &[("BACKEND_LISTEN", taken.as_str())],
+            1,
+            "listening on",
+        ),
+    ];
+    for (name, args, env, code, says) in cases {
+        let (got, err) = run(args, env);
+        assert_eq!(got, Some(*code), "{name}: {err}");
+        assert_eq!(err.matches(says).count(), 1, "{name}: printed once: {err}");
+    }
+}
+
+#[test]
 fn refuses_to_start_without_a_strong_secret() {
     for secret in [None, Some("short")] {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vaultgate-backend"));
@@ -589,9 +708,9 @@ fn refuses_to_start_without_a_strong_secret() {
         let dir = tempfile::tempdir().unwrap();
         cmd.current_dir(dir.path());
         let out = cmd.output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{secret:?}");
+        assert_eq!(out.status.code(), Some(78), "EX_CONFIG: {secret:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("IDENTITY_SECRET"), "{err}");
+        assert_eq!(err.matches("IDENTITY_SECRET").count(), 1, "printed once: {err}");
     }
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_vaultgate-backend"))
         .arg("--help")

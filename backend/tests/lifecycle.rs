@@ -112,10 +112,10 @@ fn export_delete_and_reimport_round_trip() {
 
     // delete-user: refused without --yes, refused while the backend runs, then done.
     let out = cli(&b, &["delete-user", "alice"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
     let out = cli(&b, &["delete-user", "alice", "--yes"]);
-    assert_eq!(out.status.code(), Some(2), "a running backend must refuse the deletion");
+    assert_eq!(out.status.code(), Some(1), "a running backend must refuse the deletion");
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
     assert_eq!(hashes(&b, "alice"), alice_before);
     assert!(b.stop().success());

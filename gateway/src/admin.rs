@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
+use vaultgate_shared::query::Query;
 
 use crate::metrics::Metrics;
 use crate::sessions::SessionStore;
@@ -31,8 +32,8 @@ impl Admin {
     /// The usage report: the gateway's own counts plus the backend's vault sizes when it answers.
     async fn usage(&self, query: Option<&str>) -> serde_json::Value {
         let top = query
-            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("top=")))
-            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|q| Query::parse(q).ok())
+            .and_then(|q| q.get("top").and_then(|n| n.parse::<usize>().ok()))
             .unwrap_or(DEFAULT_TOP)
             .min(1000);
         let report = self.usage.report(top);

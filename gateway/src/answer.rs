@@ -56,7 +56,20 @@ impl Answer {
         }
     }
 
-    /// 401 with `WWW-Authenticate: Bearer error="invalid_token"` (or `invalid_request` for 400).
+    /// 401 for a request that sent no credential: `WWW-Authenticate: Bearer realm="vaultgate"`
+    /// without an error code (RFC 6750 §3.1: a request without authentication information gets none).
+    pub fn no_credential(description: &str, rpc: Option<&serde_json::Value>) -> Self {
+        Self::error(
+            401,
+            "invalid_token",
+            &format!("authentication required: {description}"),
+            rpc,
+        )
+        .header("www-authenticate", "Bearer realm=\"vaultgate\"")
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer error="invalid_token"` (or `invalid_request` for 400):
+    /// a credential was sent and refused.
     pub fn unauthorized(status: u16, description: &str, rpc: Option<&serde_json::Value>) -> Self {
         let (code, message) = if status == 400 {
             ("invalid_request", description.to_owned())
@@ -134,6 +147,19 @@ mod tests {
         assert_eq!(
             www.1,
             "Bearer realm=\"vaultgate\", error=\"invalid_token\", error_description=\"token has 'expired'\""
+        );
+    }
+
+    #[test]
+    fn a_request_without_credential_gets_a_challenge_without_error_code() {
+        let a = Answer::no_credential("send an Authorization: Bearer header", None)
+            .challenge_params("resource_metadata=\"https://x/.well-known/oauth-protected-resource/mcp\"");
+        assert_eq!(a.status, 401);
+        assert_eq!(
+            a.header_value("www-authenticate"),
+            Some(
+                "Bearer realm=\"vaultgate\", resource_metadata=\"https://x/.well-known/oauth-protected-resource/mcp\""
+            )
         );
     }
 

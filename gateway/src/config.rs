@@ -17,7 +17,7 @@ use crate::state::StateConfig;
 /// vaultgate's public gateway: authenticates MCP and web clients, holds MCP sessions,
 /// rate-limits, and forwards to the backend with a signed identity.
 #[derive(Debug, Parser)]
-#[command(name = "vaultgate-gateway", version, about, long_about = None)]
+#[command(name = "vaultgate-gateway", version, about, long_about = None, after_help = vaultgate_shared::exit::HELP)]
 pub struct Cli {
     /// Optional TOML file whose keys are the environment variable names below (e.g. PORT = 7860).
     #[arg(long, global = true, value_name = "FILE")]
@@ -252,8 +252,8 @@ pub struct Settings {
 
     /// Where sessions, revoked tokens (and, for redis, rate limits) live: `sqlite` (survives
     /// restarts), `redis` (shared by several replicas; needs REDIS_URL) or `memory`.
-    #[arg(long, env = "GATEWAY_STATE", default_value = "sqlite")]
-    pub gateway_state: String,
+    #[arg(long, env = "GATEWAY_STATE", value_enum, default_value = "sqlite")]
+    pub gateway_state: StateKind,
 
     /// File of the sqlite state store.
     #[arg(long, env = "GATEWAY_STATE_PATH", default_value = "./data/gateway.db")]
@@ -295,6 +295,17 @@ pub struct Settings {
 }
 
 /// Whether MCP clients are told to sign in with Hugging Face by themselves.
+/// `GATEWAY_STATE`: which state store holds sessions, revocations and (redis) rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateKind {
+    /// One file (GATEWAY_STATE_PATH); survives restarts; one gateway process.
+    Sqlite,
+    /// Shared by several gateway replicas; needs REDIS_URL.
+    Redis,
+    /// Inside this process; lost on restart (tests and throwaway runs).
+    Memory,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum McpOauth {
     /// Publish no OAuth metadata: clients send a token they were given.
@@ -336,8 +347,6 @@ pub enum ConfigError {
     BadBackendUrl(String),
     #[error("PUBLIC_URL '{0}' must start with http:// or https:// and have a host")]
     BadPublicUrl(String),
-    #[error("GATEWAY_STATE '{0}' is not available; use 'sqlite', 'redis' or 'memory'")]
-    UnsupportedState(String),
     #[error("LOCAL_USER '{0}' must match [A-Za-z0-9_-]{{1,64}}")]
     BadLocalUser(String),
     #[error("GATEWAY_STATE=redis needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)")]
@@ -427,10 +436,10 @@ impl Settings {
 
     /// The configured state store (also used by the operator commands, which need nothing else).
     pub fn state_config(&self) -> Result<StateConfig, ConfigError> {
-        Ok(match self.gateway_state.as_str() {
-            "memory" => StateConfig::Memory,
-            "sqlite" => StateConfig::Sqlite(self.gateway_state_path.clone()),
-            "redis" => {
+        Ok(match self.gateway_state {
+            StateKind::Memory => StateConfig::Memory,
+            StateKind::Sqlite => StateConfig::Sqlite(self.gateway_state_path.clone()),
+            StateKind::Redis => {
                 if !(Duration::from_millis(10)..=Duration::from_secs(30)).contains(&self.state_timeout) {
                     return Err(ConfigError::StateTimeout);
                 }
@@ -442,7 +451,6 @@ impl Settings {
                     _ => return Err(ConfigError::MissingRedisUrl),
                 }
             }
-            other => return Err(ConfigError::UnsupportedState(other.to_owned())),
         })
     }
 

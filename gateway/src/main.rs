@@ -6,6 +6,7 @@ use vaultgate_gateway::auth::jwt::TokenKeys;
 use vaultgate_gateway::config::{Cli, Command};
 use vaultgate_gateway::server;
 use vaultgate_shared::UserId;
+use vaultgate_shared::exit::{self, Failure};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -17,11 +18,11 @@ fn main() -> ExitCode {
         Command::MintToken(args) => {
             let key = match cli.settings.mint_key() {
                 Ok(k) => k,
-                Err(e) => return fail(&e),
+                Err(e) => return fail(Failure::Config, &e),
             };
             let user = match UserId::parse(&args.user) {
                 Ok(u) => u,
-                Err(e) => return fail(&format!("--user '{}': {e}", args.user)),
+                Err(e) => return fail(Failure::Usage, &format!("--user '{}': {e}", args.user)),
             };
             let prev = cli.settings.jwt_secret_key_previous.clone();
             let keys = TokenKeys::new(
@@ -45,34 +46,34 @@ fn main() -> ExitCode {
                 print!("{}", format_usage(&report));
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&format!(
-                "asking the admin listener at {}: {e}",
-                cli.settings.admin_addr
-            )),
+            Err(e) => fail(
+                Failure::Runtime,
+                &format!("asking the admin listener at {}: {e}", cli.settings.admin_addr),
+            ),
         },
         Command::Revoke(args) => match vaultgate_gateway::operator::revoke(&cli.settings, &args) {
             Ok(done) => {
                 println!("{done}");
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&e),
+            Err(e) => fail(e.failure(), &e),
         },
         Command::Sessions(args) => match vaultgate_gateway::operator::sessions(&cli.settings, &args) {
             Ok(list) => {
                 println!("{list}");
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&e),
+            Err(e) => fail(e.failure(), &e),
         },
         Command::Smoke(args) => match vaultgate_gateway::smoke::run(&args, &mut std::io::stdout()) {
             Ok(tally) if tally.failed == 0 => ExitCode::SUCCESS,
             Ok(_) => ExitCode::FAILURE,
-            Err(e) => fail(&e),
+            Err(e) => fail(e.failure(), &e),
         },
         Command::Serve => {
             let resolved = match cli.settings.resolve() {
                 Ok(r) => r,
-                Err(e) => return fail(&e),
+                Err(e) => return fail(Failure::Config, &e),
             };
             if resolved.jwt_key_generated {
                 tracing::warn!(
@@ -94,7 +95,7 @@ fn main() -> ExitCode {
             }
             match server::run(&cli.settings, &resolved) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(&e),
+                Err(e) => fail(e.failure(), &e),
             }
         }
     }
@@ -147,7 +148,6 @@ fn format_usage(r: &serde_json::Value) -> String {
     out
 }
 
-fn fail(e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("vaultgate-gateway: {e}");
-    ExitCode::from(2)
+fn fail(failure: Failure, e: &dyn std::fmt::Display) -> ExitCode {
+    exit::fail("vaultgate-gateway", failure, e)
 }

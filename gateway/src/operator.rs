@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use vaultgate_shared::UserId;
+use vaultgate_shared::exit::Failure;
 use vaultgate_shared::jwt::now_secs;
 
 use crate::auth::revocation::USER_REVOCATION_KEEP;
@@ -31,6 +32,18 @@ pub enum OperatorError {
     BadJti,
     #[error("starting a runtime: {0}")]
     Runtime(#[from] std::io::Error),
+}
+
+impl OperatorError {
+    /// The exit status it stands for: the store failing is a runtime failure; a setting or an
+    /// argument the command cannot use is configuration or usage.
+    pub fn failure(&self) -> Failure {
+        match self {
+            OperatorError::ProcessLocal | OperatorError::Config(_) => Failure::Config,
+            OperatorError::BadUser(..) | OperatorError::BadJti => Failure::Usage,
+            OperatorError::State(_) | OperatorError::Runtime(_) => Failure::Runtime,
+        }
+    }
 }
 
 fn open(settings: &Settings) -> Result<Stores, OperatorError> {

@@ -23,11 +23,11 @@ use crate::client_ip::{ClientAddr, TrustedProxies};
 use crate::identity::{self, IdentitySigner};
 use crate::metrics::{HttpMethod, Metrics};
 use crate::origin::Origins;
-use crate::ratelimit::{Limited, RateLimiter};
+use crate::ratelimit::{Limited, NearLimit, RateLimiter};
 use crate::resource_metadata::{self, ResourceMetadata};
 use crate::route_rules::RouteRules;
 use crate::routes::Route;
-use crate::sessions::era::{MCP_METHOD, MCP_SESSION_ID, RpcMethod, RpcPeek, scan_method};
+use crate::sessions::era::{MCP_METHOD, MCP_SESSION_ID, MISSING_SESSION, RpcMethod, RpcPeek, scan_method};
 use crate::sessions::{Era, Lookup, SessionStore};
 use crate::signin::SignIn;
 use crate::token_endpoints;
@@ -93,6 +93,8 @@ pub struct RequestCtx {
     mcp: Option<McpCall>,
     body_read: bool,
     upstream_started: Option<Instant>,
+    /// The user's bucket is nearly spent: its RateLimit fields go on the response.
+    near_limit: Option<NearLimit>,
 }
 
 impl RequestCtx {
@@ -119,7 +121,12 @@ enum BodyError {
 
 impl Gateway {
     /// Writes a local answer and stops the request.
-    async fn answer(&self, s: &mut Session, ctx: &RequestCtx, a: Answer) -> pingora::Result<bool> {
+    async fn answer(&self, s: &mut Session, ctx: &RequestCtx, mut a: Answer) -> pingora::Result<bool> {
+        if let Some(near) = ctx.near_limit.filter(|_| a.status != 429) {
+            for (name, value) in near.headers() {
+                a = a.header(name, value);
+            }
+        }
         a.send(s, ctx.rid(), ctx.body_read).await?;
         Ok(true)
     }
@@ -207,7 +214,11 @@ impl Gateway {
                 });
             }
         }
-        let mut a = Answer::unauthorized(f.status, &f.description, self.rpc_id(ctx));
+        let mut a = if f.is_missing() {
+            Answer::no_credential(&f.description, self.rpc_id(ctx))
+        } else {
+            Answer::unauthorized(f.status, &f.description, self.rpc_id(ctx))
+        };
         if let (Route::Mcp, 401, Some(m)) = (ctx.route, f.status, &self.resource_metadata) {
             // Tells an OAuth-capable MCP client where to sign in (MCP authorization, RFC 9728 §5.1).
             a = a.challenge_params(m.challenge());
@@ -261,10 +272,7 @@ impl Gateway {
         };
         audit::session_event(event, user, Some(reason), ctx.client_ip, ctx.ids());
         let (status, message) = match reason {
-            "missing" => (
-                400,
-                "Bad Request: Mcp-Session-Id header is required; send initialize first",
-            ),
+            "missing" => (400, MISSING_SESSION),
             _ => (404, "session not found; send a new initialize request"),
         };
         let a = Answer::error(
@@ -391,6 +399,9 @@ impl Gateway {
                         Ok(c) if constant_time_eq(c.token().as_bytes(), expected.expose()) => {
                             let text = self.metrics.render(&self.usage, self.sessions.active());
                             Answer::raw(200, "text/plain; version=0.0.4", Bytes::from(text))
+                        }
+                        Err(crate::auth::bearer::BearerError::Missing) => {
+                            Answer::no_credential("a METRICS_TOKEN bearer is required", None)
                         }
                         _ => Answer::unauthorized(401, "a valid METRICS_TOKEN bearer is required", None),
                     },
@@ -551,6 +562,7 @@ impl ProxyHttp for Gateway {
             mcp: None,
             body_read: false,
             upstream_started: None,
+            near_limit: None,
         }
     }
 
@@ -608,8 +620,9 @@ impl ProxyHttp for Gateway {
         self.usage.record(&principal.user);
         ctx.user = Some(principal.user.clone());
 
-        if let Err(l) = self.limits.check_user(&principal.user).await {
-            return self.refuse_limited(s, ctx, l, Some(&principal.user)).await;
+        match self.limits.check_user(&principal.user).await {
+            Ok(near) => ctx.near_limit = near,
+            Err(l) => return self.refuse_limited(s, ctx, l, Some(&principal.user)).await,
         }
         match ctx.route {
             Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => {
@@ -704,6 +717,11 @@ impl ProxyHttp for Gateway {
             self.metrics.observe_upstream(ctx.route, started.elapsed());
         }
         resp.insert_header(headers::REQUEST_ID, ctx.request_id.clone())?;
+        if let Some(near) = ctx.near_limit {
+            for (name, value) in near.headers() {
+                resp.insert_header(name, value)?;
+            }
+        }
         Ok(())
     }
 

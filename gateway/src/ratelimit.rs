@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use governor::Quota;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::middleware::StateInformationMiddleware;
 use vaultgate_shared::UserId;
 
 use crate::client_ip::ClientAddr;
@@ -58,19 +59,57 @@ pub struct Limited {
 }
 
 impl Limited {
-    /// The 429 headers: `Retry-After` and the RateLimit fields.
-    pub fn headers(&self) -> [(&'static str, String); 4] {
-        [
-            ("retry-after", self.retry_after_secs.to_string()),
-            ("ratelimit-limit", self.per_minute.to_string()),
-            ("ratelimit-remaining", "0".to_owned()),
-            ("ratelimit-reset", self.retry_after_secs.to_string()),
-        ]
+    /// The 429 headers: `Retry-After`, the RateLimit fields (`RateLimit-Policy` and `RateLimit`,
+    /// structured fields of the IETF httpapi draft), and the earlier draft's
+    /// `RateLimit-Limit/-Remaining/-Reset`, kept for one release.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![("retry-after", self.retry_after_secs.to_string())];
+        h.extend(fields(self.scope, self.per_minute, 0, self.retry_after_secs));
+        h
     }
 }
 
+/// What is left of a user's bucket after an admitted request, when it is nearly spent
+/// (at most a quarter of the burst left): answered as RateLimit fields so a client slows down
+/// before it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NearLimit {
+    pub scope: Scope,
+    pub per_minute: u32,
+    pub remaining: u32,
+    /// Seconds until the bucket is full again.
+    pub reset_secs: u64,
+}
+
+impl NearLimit {
+    /// The RateLimit fields of a successful response.
+    pub fn headers(&self) -> [(&'static str, String); 5] {
+        fields(self.scope, self.per_minute, self.remaining, self.reset_secs)
+    }
+}
+
+/// `RateLimit-Policy: "<scope>";q=<per minute>;w=60`, `RateLimit: "<scope>";r=<left>;t=<secs>`,
+/// and the deprecated `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`.
+fn fields(scope: Scope, per_minute: u32, remaining: u32, reset_secs: u64) -> [(&'static str, String); 5] {
+    let name = scope.label();
+    [
+        ("ratelimit-policy", format!("\"{name}\";q={per_minute};w=60")),
+        ("ratelimit", format!("\"{name}\";r={remaining};t={reset_secs}")),
+        ("ratelimit-limit", per_minute.to_string()),
+        ("ratelimit-remaining", remaining.to_string()),
+        ("ratelimit-reset", reset_secs.to_string()),
+    ]
+}
+
+type KeyedLimiter<K> = governor::RateLimiter<
+    K,
+    governor::state::keyed::DefaultKeyedStateStore<K>,
+    DefaultClock,
+    StateInformationMiddleware,
+>;
+
 struct Bucket<K: std::hash::Hash + Eq + Clone> {
-    limiter: DefaultKeyedRateLimiter<K>,
+    limiter: KeyedLimiter<K>,
     per_minute: u32,
     burst: u32,
     scope: Scope,
@@ -81,7 +120,8 @@ impl<K: std::hash::Hash + Eq + Clone> Bucket<K> {
         let pm = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
         Self {
-            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(pm).allow_burst(burst)),
+            limiter: governor::RateLimiter::keyed(Quota::per_minute(pm).allow_burst(burst))
+                .with_middleware::<StateInformationMiddleware>(),
             per_minute,
             burst: burst.get(),
             scope,
@@ -96,10 +136,22 @@ impl<K: std::hash::Hash + Eq + Clone> Bucket<K> {
         }
     }
 
-    fn check(&self, key: &K) -> Result<(), Limited> {
-        self.limiter
-            .check_key(key)
-            .map_err(|not_until| self.limited(not_until.wait_time_from(DefaultClock::default().now())))
+    fn check(&self, key: &K) -> Result<Option<NearLimit>, Limited> {
+        match self.limiter.check_key(key) {
+            Ok(state) => Ok(self.near_limit(state.remaining_burst_capacity())),
+            Err(not_until) => Err(self.limited(not_until.wait_time_from(DefaultClock::default().now()))),
+        }
+    }
+
+    /// `Some` when at most a quarter of the burst is left.
+    fn near_limit(&self, remaining: u32) -> Option<NearLimit> {
+        (remaining.saturating_mul(4) <= self.burst).then(|| NearLimit {
+            scope: self.scope,
+            per_minute: self.per_minute,
+            remaining,
+            // Each spent request comes back after 60 / per_minute seconds.
+            reset_secs: (u64::from(self.burst - remaining) * 60).div_ceil(u64::from(self.per_minute.max(1))),
+        })
     }
 
     fn tidy(&self) {
@@ -167,11 +219,12 @@ impl RateLimiter {
         bucket: &Bucket<K>,
         key: &K,
         shared_key: impl FnOnce() -> String,
-    ) -> Result<(), Limited> {
+    ) -> Result<Option<NearLimit>, Limited> {
         self.tick();
         if let Some(shared) = &self.shared {
+            // The shared store tells only whether a request is admitted, not what is left.
             match shared.take(&shared_key(), bucket.per_minute, bucket.burst).await {
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(None),
                 Ok(Some(wait)) => return Err(bucket.limited(wait)),
                 Err(_) => {}
             }
@@ -189,27 +242,28 @@ impl RateLimiter {
         }
     }
 
-    /// One request by an authenticated user.
-    pub async fn check_user(&self, user: &UserId) -> Result<(), Limited> {
+    /// One request by an authenticated user; `Ok(Some(_))` when the user's bucket is nearly spent.
+    pub async fn check_user(&self, user: &UserId) -> Result<Option<NearLimit>, Limited> {
         self.take(&self.user, user, || format!("user:{user}")).await
     }
 
     /// One unauthenticated request from `ip`.
     pub async fn check_ip(&self, ip: ClientAddr) -> Result<(), Limited> {
-        self.take(&self.ip, &ip, || format!("ip:{ip}")).await
+        self.take(&self.ip, &ip, || format!("ip:{ip}")).await.map(drop)
     }
 
     /// One request for the page or its static files from `ip`: a browser fetches several at
     /// once, so these draw on their own bucket, `ASSET_FACTOR` times the IP limit.
     pub async fn check_asset(&self, ip: ClientAddr) -> Result<(), Limited> {
-        self.take(&self.assets, &ip, || format!("asset:{ip}")).await
+        self.take(&self.assets, &ip, || format!("asset:{ip}")).await.map(drop)
     }
 
     /// One failed authentication from `ip`; `Err` once that IP is over its limit.
     pub async fn auth_failed(&self, ip: ClientAddr) -> Result<(), Limited> {
         let r = self
             .take(&self.auth_failure, &ip, || format!("auth_failure:{ip}"))
-            .await;
+            .await
+            .map(drop);
         if let Err(l) = &r {
             self.exhausted
                 .insert(ip, std::time::Instant::now() + Duration::from_secs(l.retry_after_secs));
@@ -230,6 +284,7 @@ impl RateLimiter {
         }
         self.take(&self.remote_check, &ip, || format!("remote_check:{ip}"))
             .await
+            .map(drop)
     }
 }
 
@@ -262,8 +317,50 @@ mod tests {
         assert_eq!(r.auth_failed(ip1).await.unwrap_err().scope, Scope::AuthFailure);
         assert!(r.auth_failed(ip2).await.is_ok());
         let h = r.auth_failed(ip1).await.unwrap_err().headers();
-        assert_eq!(h[0].0, "retry-after");
-        assert_eq!(h[1], ("ratelimit-limit", "3".to_owned()));
+        let names: Vec<&str> = h.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "retry-after",
+                "ratelimit-policy",
+                "ratelimit",
+                "ratelimit-limit",
+                "ratelimit-remaining",
+                "ratelimit-reset"
+            ]
+        );
+        let retry = &h[0].1;
+        assert_eq!(h[1].1, "\"auth_failure\";q=3;w=60");
+        assert_eq!(h[2].1, format!("\"auth_failure\";r=0;t={retry}"));
+        assert_eq!(h[3].1, "3");
+        assert_eq!(h[4].1, "0");
+    }
+
+    #[tokio::test]
+    async fn a_nearly_spent_bucket_says_so_on_admitted_requests() {
+        // 60 a minute, burst 8: the last quarter (2 left or fewer) is announced.
+        let r = RateLimiter::new(60, 8, 100, 3);
+        let a = UserId::parse("a").unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            seen.push(r.check_user(&a).await.unwrap().map(|n| n.remaining));
+        }
+        assert_eq!(seen, [None, None, None, None, None, Some(2), Some(1), Some(0)]);
+        let near = r.check_user(&UserId::parse("b").unwrap()).await.unwrap();
+        assert_eq!(near, None, "another user's bucket is full");
+        let last = NearLimit {
+            scope: Scope::User,
+            per_minute: 60,
+            remaining: 0,
+            reset_secs: 8,
+        };
+        assert_eq!(
+            last.headers()[..2],
+            [
+                ("ratelimit-policy", "\"user\";q=60;w=60".to_owned()),
+                ("ratelimit", "\"user\";r=0;t=8".to_owned())
+            ]
+        );
     }
 
     #[tokio::test]

@@ -42,6 +42,16 @@ pub enum StartError {
     State(#[from] crate::state::StateError),
 }
 
+impl StartError {
+    /// The exit status: a weak key is configuration; a store that cannot be opened is a runtime failure.
+    pub fn failure(&self) -> vaultgate_shared::exit::Failure {
+        match self {
+            StartError::Identity(_) => vaultgate_shared::exit::Failure::Config,
+            StartError::State(_) => vaultgate_shared::exit::Failure::Runtime,
+        }
+    }
+}
+
 /// Builds the gateway's state from checked settings.
 pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gateway, Admin), StartError> {
     let metrics = Arc::new(Metrics::new());

@@ -93,7 +93,7 @@ fn a_config_file_supplies_settings() {
         .args(["--config", f.to_str().unwrap(), "--help"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78), "a bad configuration file is EX_CONFIG");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting 'NOT_A_SETTING'"));
     std::fs::write(
         &f,
@@ -106,4 +106,92 @@ fn a_config_file_supplies_settings() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn gateway(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vaultgate-gateway"))
+        .env_clear()
+        .current_dir(dir.path())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn exit_status_says_usage_configuration_or_runtime() {
+    let key = ("JWT_SECRET_KEY", "0123456789abcdef0123456789abcdef");
+    // (case, arguments, environment, exit status, what stderr says once)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+    let cases: &[Case] = &[
+        ("unknown flag", &["--no-such-flag"], &[], 2, "--no-such-flag"),
+        (
+            "bad flag value",
+            &["--gateway-state", "disk"],
+            &[],
+            2,
+            "[possible values: sqlite, redis, memory]",
+        ),
+        (
+            "bad GATEWAY_STATE",
+            &[],
+            &[("GATEWAY_STATE", "disk")],
+            78,
+            "[possible values: sqlite, redis, memory]",
+        ),
+        ("bad value in the environment", &[], &[("PORT", "x")], 78, "--port"),
+        (
+            "weak key",
+            &["mint-token", "--user", "u1"],
+            &[("MODE", "space"), ("JWT_SECRET_KEY", "short")],
+            78,
+            "JWT_SECRET_KEY",
+        ),
+        (
+            "redis without REDIS_URL",
+            &["sessions", "--user", "u1"],
+            &[("GATEWAY_STATE", "redis")],
+            78,
+            "REDIS_URL",
+        ),
+        ("bad --user", &["mint-token", "--user", "../x"], &[key], 2, "--user"),
+        (
+            "redis down",
+            &["sessions", "--user", "u1"],
+            &[("GATEWAY_STATE", "redis"), ("REDIS_URL", "redis://127.0.0.1:1/0")],
+            1,
+            "vaultgate-gateway: ",
+        ),
+        ("ok", &["mint-token", "--user", "u1"], &[key], 0, ""),
+    ];
+    for (name, args, env, code, says) in cases {
+        let (got, err) = gateway(args, env);
+        assert_eq!(got, Some(*code), "{name}: {err}");
+        assert!(err.contains(says), "{name}: {err}");
+        if !says.is_empty() {
+            assert_eq!(err.matches(says).count(), 1, "{name}: printed once: {err}");
+        }
+    }
+}
+
+#[test]
+fn help_lists_exit_statuses_and_choices() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vaultgate-gateway"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "Exit status:",
+        "78  configuration error",
+        "1   runtime failure",
+        "2   usage error",
+        "sqlite:",
+        "redis:",
+        "memory:",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle:?}");
+    }
 }

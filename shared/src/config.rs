@@ -177,15 +177,22 @@ pub fn apply_file(mut cmd: clap::Command, path: &Path) -> Result<clap::Command, 
 
 /// Parses the command line for `P`, with environment variables and the optional TOML file.
 ///
-/// Exits with clap's usual message on a bad flag, and with status 2 on a bad file.
+/// Prints clap's usual message and exits on `--help`, `--version` and errors: 2 for a bad command
+/// line, 78 (`EX_CONFIG`) for a bad value from the environment or the file, or a bad file.
 pub fn parse<P: clap::Parser>() -> P {
+    use crate::exit::{self, Failure};
     let args: Vec<OsString> = std::env::args_os().collect();
-    match try_parse_from::<P>(args) {
+    match try_parse_from::<P>(args.clone()) {
         Ok(p) => p,
+        Err(ParseError::Clap(e)) if e.use_stderr() => {
+            let failure = exit::of_parse_error(&e, &args);
+            let _ = e.print();
+            std::process::exit(i32::from(failure.code()))
+        }
         Err(ParseError::Clap(e)) => e.exit(),
         Err(ParseError::Config(e)) => {
             eprintln!("error: {e}");
-            std::process::exit(2)
+            std::process::exit(i32::from(Failure::Config.code()))
         }
     }
 }

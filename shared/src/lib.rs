@@ -6,10 +6,12 @@
 
 pub mod config;
 pub mod error_body;
+pub mod exit;
 pub mod headers;
 pub mod identity;
 pub mod jwt;
 pub mod logging;
+pub mod query;
 pub mod user;
 
 pub use error_body::ErrorBody;

@@ -193,3 +193,105 @@ fn usage_report_includes_vault_sizes_from_the_backend() {
     assert_eq!(vaults[1]["user"], "small");
     assert_eq!(usage["active_users_1h"], 2);
 }
+
+/// A request written by hand, exactly as listed (reqwest would add `Accept: */*`): the status,
+/// the headers (lower-cased names) and the body.
+fn raw_post(base: &str, headers: &[(&str, &str)], body: &str) -> (u16, Vec<(String, String)>, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8(out).expect("utf-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn an_operator_with_curl_needs_no_accept_header_and_is_told_which_session_header_to_send() {
+    let backend = Backend::start();
+    let gw = Gateway::start(&backend.url(), &[]);
+    let bearer = format!("Bearer {}", gw.token("alice"));
+    let plain = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"8"}}}"#;
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_notes","arguments":{}}}"#;
+    let modern_list = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_notes","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+
+    // No Accept header at all: initialize answers JSON and mints a session.
+    let (status, headers, body) = raw_post(&gw.url(), &plain, init);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("a JSON answer");
+    assert!(v["result"]["serverInfo"].is_object(), "{v}");
+    let sid = header(&headers, "mcp-session-id").expect("a session").to_owned();
+
+    // A tools/call without the session: 400 that names the header and shows an example.
+    let (status, _, body) = raw_post(&gw.url(), &plain, list);
+    assert_eq!(status, 400);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["id"], 2);
+    assert_eq!(v["error"]["data"]["error"], "missing_session");
+    let message = v["error"]["message"].as_str().unwrap();
+    for needle in ["Mcp-Session-Id: ", "initialize", "MCP-Protocol-Version: 2026-07-28"] {
+        assert!(message.contains(needle), "{needle:?} not in {message:?}");
+    }
+
+    // With the session it works, still without Accept.
+    let with_session = [plain[0], plain[1], ("Mcp-Session-Id", sid.as_str())];
+    let (status, _, body) = raw_post(&gw.url(), &with_session, list);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(v["result"]["structuredContent"]["notes"].is_array(), "{v}");
+
+    // The sessionless era without Accept, and curl's default `Accept: */*`.
+    for accept in [None, Some("*/*"), Some("application/json")] {
+        let mut h = vec![
+            plain[0],
+            plain[1],
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", "list_notes"),
+        ];
+        h.extend(accept.map(|a| ("Accept", a)));
+        let (status, _, body) = raw_post(&gw.url(), &h, modern_list);
+        assert_eq!(status, 200, "{accept:?}: {body}");
+    }
+
+    // An Accept that excludes JSON is still refused, in both eras, with what to send.
+    for accept in ["text/html", "text/event-stream", "application/json;q=0, */*"] {
+        let mut h = with_session.to_vec();
+        h.push(("Accept", accept));
+        let (status, _, body) = raw_post(&gw.url(), &h, list);
+        assert_eq!(status, 406, "{accept}: {body}");
+        assert!(body.contains("Accept: application/json"), "{body}");
+        let h = [
+            plain[0],
+            plain[1],
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", "list_notes"),
+            ("Accept", accept),
+        ];
+        assert_eq!(raw_post(&gw.url(), &h, modern_list).0, 406, "{accept}");
+    }
+}

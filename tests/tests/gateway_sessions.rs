@@ -288,15 +288,28 @@ fn one_users_flood_does_not_limit_another() {
             limited += 1;
             let h = r.headers();
             assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+            let retry = h["retry-after"].to_str().unwrap();
+            assert_eq!(h["ratelimit-policy"], "\"user\";q=60;w=60");
+            assert_eq!(h["ratelimit"].to_str().unwrap(), format!("\"user\";r=0;t={retry}"));
+            // The earlier draft's names, kept for one release.
             assert_eq!(h["ratelimit-limit"], "60");
             assert_eq!(h["ratelimit-remaining"], "0");
             assert!(h.contains_key("ratelimit-reset"));
         }
     }
     assert!(limited >= 14, "alice was limited only {limited} times");
-    for _ in 0..5 {
-        assert_eq!(send(&b).status(), 200, "bob is unaffected");
+    let bobs: Vec<_> = (0..5).map(|_| send(&b)).collect();
+    for r in &bobs {
+        assert_eq!(r.status(), 200, "bob is unaffected");
     }
+    // A full bucket says nothing; a nearly spent one (a quarter of the burst or less) says so.
+    assert!(!bobs[0].headers().contains_key("ratelimit"));
+    let last = bobs[4].headers();
+    assert_eq!(last["ratelimit-policy"], "\"user\";q=60;w=60");
+    assert!(
+        last["ratelimit"].to_str().unwrap().starts_with("\"user\";r="),
+        "{last:?}"
+    );
     assert_eq!(
         echo.count(),
         20 - limited + 5,

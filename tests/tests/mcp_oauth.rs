@@ -72,7 +72,25 @@ fn metadata_and_challenge_follow_rfc9728() {
         "{www}"
     );
     assert!(www.contains("scope=\"openid profile\""), "{www}");
+    assert!(
+        !www.contains("error="),
+        "no credential, no error code (RFC 6750 §3.1): {www}"
+    );
     assert_eq!(r.json::<Value>().unwrap()["id"], 1, "still a JSON-RPC error body");
+    // A credential sent and refused: the error code, and still where to sign in.
+    let r = client()
+        .post(format!("{}/mcp", gw.url()))
+        .bearer_auth("not-a-token")
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let www = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        www.contains("error=\"invalid_token\"") && www.contains("resource_metadata="),
+        "{www}"
+    );
 
     // Gateway tokens keep working next to OAuth.
     let r = client()

@@ -10,13 +10,15 @@ use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use vaultgate_shared::query::Query;
 use vaultgate_shared::{Identity, UserId};
 
 use crate::bulkhead::{Refusal, Weight};
 use crate::http::respond::{error, json as json_response};
 use crate::http::{App, Body};
 use crate::percent;
-use crate::service::{NoteService, ServiceError, WriteRequest};
+use crate::precondition::MalformedIfMatch;
+use crate::service::{IfMatch, NoteService, ServiceError, WriteRequest};
 
 /// A REST failure before or after the service call.
 enum Fail {
@@ -65,19 +67,16 @@ fn with_etag(mut r: Response<Body>, hash: &str) -> Response<Body> {
     r
 }
 
-fn query(req: &Request<Incoming>) -> Result<Vec<(String, String)>, Fail> {
-    percent::query_pairs(req.uri().query().unwrap_or(""))
-        .ok_or_else(|| bad("the query string is not valid percent-encoded UTF-8"))
+fn query(req: &Request<Incoming>) -> Result<Query, Fail> {
+    Query::parse(req.uri().query().unwrap_or("")).map_err(|e| bad(e.to_string()))
 }
 
-fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    q.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
+/// A non-empty query parameter.
+fn param<'a>(q: &'a Query, name: &str) -> Option<&'a str> {
+    q.get(name).filter(|v| !v.is_empty())
 }
 
-fn number(q: &[(String, String)], name: &str) -> Result<Option<usize>, Fail> {
+fn number(q: &Query, name: &str) -> Result<Option<usize>, Fail> {
     param(q, name)
         .map(|v| {
             v.parse::<usize>()
@@ -121,11 +120,20 @@ async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>, max: us
     serde_json::from_slice(&bytes).map_err(|e| bad(format!("the request body is not the expected JSON: {e}")))
 }
 
-fn if_match(req: &Request<Incoming>) -> Option<String> {
-    req.headers()
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+/// The request's `If-Match` (strong comparison, `*`, lists); 400 when it cannot be read.
+fn if_match(req: &Request<Incoming>) -> Result<Option<IfMatch>, Fail> {
+    let mut values = req.headers().get_all(header::IF_MATCH).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    // Several If-Match lines are one list (RFC 9110 §5.3); joined, they parse as one.
+    let joined = std::iter::once(first)
+        .chain(values)
+        .map(|v| v.to_str())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad(MalformedIfMatch.to_string()))?
+        .join(", ");
+    IfMatch::header(&joined).map(Some).map_err(|e| bad(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -301,7 +309,7 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
             Ok(with_etag(json_response(StatusCode::OK, &note), &hash))
         }
         Method::PUT => {
-            let header_match = if_match(&req);
+            let header_match = if_match(&req)?;
             let mut body: WriteRequest = read_json(req, app.max_body).await?;
             if header_match.is_some() {
                 body.if_match = header_match;
@@ -313,9 +321,9 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
             Ok(with_etag(json_response(status, &v), &w.note.hash))
         }
         Method::DELETE => {
-            let m = if_match(&req);
+            let m = if_match(&req)?;
             let shown = path.clone();
-            blocking(app, &user, move |s, user| s.delete(user, &path, m.as_deref())).await?;
+            blocking(app, &user, move |s, user| s.delete(user, &path, m.as_ref())).await?;
             Ok(json_response(StatusCode::OK, &json!({"deleted": shown})))
         }
         _ => Err(not_allowed()),

@@ -21,7 +21,7 @@ use vaultgate_shared::identity::IdentityKey;
 use crate::api;
 use crate::bulkhead::Bulkhead;
 use crate::identity::authenticate;
-use crate::mcp::McpService;
+use crate::mcp::{McpService, accept};
 use crate::metrics::Metrics;
 use crate::service::NoteService;
 use respond::{error, json};
@@ -87,6 +87,12 @@ impl App {
         } else {
             match authenticate(&self.key, &self.metrics, req.headers(), &request_id) {
                 Err(e) => error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string(), &request_id),
+                Ok(_) if route == "mcp" && req.method() == Method::POST && !accept::admit(req.headers_mut()) => error(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "not_acceptable",
+                    accept::NOT_ACCEPTABLE,
+                    &request_id,
+                ),
                 Ok(identity) if route == "mcp" => {
                     req.extensions_mut().insert(identity);
                     self.mcp.handle(req).await

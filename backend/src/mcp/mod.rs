@@ -1,6 +1,7 @@
 //! MCP at `/mcp`: rmcp's Streamable HTTP server, stateless (sessions are the gateway's
 //! business), JSON responses, protocol revisions 2025-03-26 through 2026-07-28.
 
+pub mod accept;
 pub mod tools;
 
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use vaultgate_shared::{Identity, UserId};
 
 use crate::bulkhead::{Bulkhead, Weight};
-use crate::service::{EditOp, NoteService, ServiceError, WriteRequest};
+use crate::service::{EditOp, IfMatch, NoteService, ServiceError, WriteRequest};
 
 /// The MCP server for one request (rmcp builds one per request in stateless mode).
 #[derive(Clone)]
@@ -308,7 +308,7 @@ impl VaultTools {
                 title: a.title,
                 tags: a.tags,
                 metadata: a.metadata,
-                if_match: a.if_match,
+                if_match: a.if_match.as_deref().and_then(IfMatch::hash),
             };
             let w = s.write(u, &a.path, req)?;
             let mut v = to_json(&w.note)?;
@@ -340,7 +340,7 @@ impl VaultTools {
                 a.operation,
                 &a.text,
                 a.find.as_deref(),
-                a.if_match.as_deref(),
+                a.if_match.as_deref().and_then(IfMatch::hash).as_ref(),
             )?;
             to_json(&w.note)
         })

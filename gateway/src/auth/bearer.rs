@@ -88,10 +88,8 @@ fn is_token68(s: &str) -> bool {
 
 fn query_has_token(req: &RequestHeader) -> bool {
     let Some(q) = req.uri.query() else { return false };
-    q.split('&').any(|pair| {
-        let name = pair.split('=').next().unwrap_or("");
-        QUERY_TOKEN_NAMES.iter().any(|t| name.eq_ignore_ascii_case(t))
-    })
+    // Names are compared decoded: `%74oken` is `token` to whatever reads the query next.
+    vaultgate_shared::query::names(q).any(|name| QUERY_TOKEN_NAMES.iter().any(|t| name.eq_ignore_ascii_case(t)))
 }
 
 /// The value of cookie `name` (the first non-empty one), for the gateway's own cookies.
@@ -221,6 +219,9 @@ mod tests {
                 Err(InQuery),
             ),
             ("/mcp?x=1&Token=abc", vec![], false, Err(InQuery)),
+            ("/mcp?%74oken=abc", vec![], false, Err(InQuery)),
+            ("/mcp?x=%zz&access%5Ftoken=abc", vec![], false, Err(InQuery)),
+            ("/mcp?id+token=1", vec![], false, Err(Missing)),
             ("/mcp?tokens=1", vec![], false, Err(Missing)),
             (
                 "/api/me",

@@ -15,6 +15,15 @@ pub const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 /// The first revision without sessions or `initialize`.
 pub const MODERN_REVISION: &str = "2026-07-28";
 
+/// The 400 for a session-era request without `Mcp-Session-Id`: which header, where it comes
+/// from, and the sessionless alternative, so someone typing curl can fix the request.
+pub const MISSING_SESSION: &str = "this request has no Mcp-Session-Id header. MCP protocol versions \
+     2025-03-26 to 2025-11-25 (and requests without MCP-Protocol-Version) use sessions: send an \
+     `initialize` request first, then send the Mcp-Session-Id header of its response on every later \
+     request, e.g. `Mcp-Session-Id: 1f0c9b2e-7d4a-4c3b-9e8f-2a6d5c4b3a21`. Or use the sessionless \
+     protocol: send `MCP-Protocol-Version: 2026-07-28` and the method in `Mcp-Method` (e.g. \
+     `Mcp-Method: tools/call`, with `Mcp-Name: list_notes`).";
+
 /// The two MCP Streamable HTTP eras.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Era {

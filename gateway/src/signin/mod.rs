@@ -15,6 +15,7 @@ use pingora::http::RequestHeader;
 use vaultgate_shared::UserId;
 use vaultgate_shared::config::generate_secret;
 use vaultgate_shared::jwt::now_secs;
+use vaultgate_shared::query::Query;
 
 use self::provider::{Provider, ProviderError};
 use crate::answer::Answer;
@@ -129,8 +130,8 @@ impl SignIn {
         let Some(p) = &self.provider else {
             return page::message(404, "Sign-in is not configured", "This gateway has no OAuth client.");
         };
-        let q = query_pairs(req);
-        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let q = query(req);
+        let get = |k: &str| q.get(k);
         let expected = cookie_value(req, STATE_COOKIE).and_then(|v| v.split_once('.'));
         let (Some((want_state, verifier)), Some(got_state)) = (expected, get("state")) else {
             return fail(
@@ -321,14 +322,10 @@ fn state_cookie(value: &str, max_age: u64) -> String {
     format!("{STATE_COOKIE}={value}; Path=/auth; HttpOnly; Secure; SameSite=None; Max-Age={max_age}")
 }
 
-/// The request's query parameters, percent-decoded.
-fn query_pairs(req: &RequestHeader) -> Vec<(String, String)> {
-    let Some(q) = req.uri.query() else {
-        return Vec::new();
-    };
-    reqwest::Url::parse(&format!("http://q/?{q}"))
-        .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
-        .unwrap_or_default()
+/// The request's query parameters; a malformed query counts as none (the callback then lacks
+/// its `state` and is refused).
+fn query(req: &RequestHeader) -> Query {
+    Query::parse(req.uri.query().unwrap_or("")).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -57,6 +57,16 @@ pub enum SmokeError {
     Runtime(#[from] std::io::Error),
 }
 
+impl SmokeError {
+    /// The exit status it deserves: bad arguments are usage errors, the rest runtime failures.
+    pub fn failure(&self) -> vaultgate_shared::exit::Failure {
+        match self {
+            SmokeError::TokenCount(_) | SmokeError::Url(_) => vaultgate_shared::exit::Failure::Usage,
+            SmokeError::Client(_) | SmokeError::Runtime(_) => vaultgate_shared::exit::Failure::Runtime,
+        }
+    }
+}
+
 /// How many checks passed and failed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
