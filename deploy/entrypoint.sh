@@ -68,6 +68,11 @@ if [ -z "${JWT_SECRET_KEY:-}" ] && [ "$MODE" = local ]; then
   say "JWT_SECRET_KEY not set: generated an EPHEMERAL key — tokens stop working when this stops. Set JWT_SECRET_KEY to keep them."
 fi
 
+if [ -z "${LOCAL_SIGNIN_CODE:-}" ] && [ "$MODE" = local ]; then
+  # The code "Continue as local user" asks for: only who reads this console can sign in.
+  LOCAL_SIGNIN_CODE="$(random_secret | tr -dc 'A-Za-z0-9')"; export LOCAL_SIGNIN_CODE
+fi
+
 export BACKEND_LISTEN="${BACKEND_LISTEN:-127.0.0.1:8001}"
 export BACKEND_URL="${BACKEND_URL:-http://$BACKEND_LISTEN}"
 if [ -n "${SPACE_HOST:-}" ]; then export PUBLIC_URL="${PUBLIC_URL:-https://$SPACE_HOST}"; fi
@@ -107,7 +112,8 @@ if [ "$MODE" = local ]; then
   cat <<MSG
 
   vaultgate is running: $PUBLIC_URL   (MCP endpoint: $PUBLIC_URL/mcp)
-  In a browser on this machine: open $PUBLIC_URL/ and press "Continue as local user".
+  In a browser on this machine: open http://localhost:$PORT/?code=$LOCAL_SIGNIN_CODE
+  and press "Continue as local user" (the code keeps others, even behind a proxy, out).
   health: curl $PUBLIC_URL/healthz   backend: curl http://$BACKEND_LISTEN/healthz
 
   A token for user '$user':

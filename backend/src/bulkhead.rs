@@ -189,7 +189,9 @@ impl Bulkhead {
         let slot: InterruptSlot = Arc::default();
         let job_slot = slot.clone();
         let handle = tokio::task::spawn_blocking(move || {
-            let _slots = (user_slot, thread);
+            // `mine` too: while a job runs, its user's entry must not be forgotten (a fresh entry
+            // would let the user start more jobs beside it), even after the caller stopped waiting.
+            let _slots = (user_slot, thread, mine);
             let _current = Current::set(job_slot);
             job()
         });

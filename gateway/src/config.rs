@@ -242,6 +242,11 @@ pub struct Settings {
     #[arg(long, env = "LOCAL_USER", default_value = "local")]
     pub local_user: String,
 
+    /// MODE=local: the code "continue as local user" asks for, handed to the browser as the
+    /// link http://localhost:PORT/?code=… printed at start [default: a random one per run].
+    #[arg(long, env = "LOCAL_SIGNIN_CODE", hide_env_values = true)]
+    pub local_signin_code: Option<Secret>,
+
     /// Serve the web page at `/` and `/static/` (turn off when the backend serves its own page there).
     #[arg(long, env = "WEB_UI", default_value_t = true, action = clap::ArgAction::Set)]
     pub web_ui: bool,

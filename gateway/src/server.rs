@@ -25,7 +25,7 @@ use crate::proxy::{AUDIT_SUCCESS_EVERY, Gateway};
 use crate::ratelimit::RateLimiter;
 use crate::resource_metadata::ResourceMetadata;
 use crate::signin::provider::Provider;
-use crate::signin::{DEFAULT_SCOPES, SignIn};
+use crate::signin::{DEFAULT_SCOPES, LocalCode, SignIn};
 use crate::state::{self, ErrorCount, SessionLimits};
 use crate::upstream::Backend;
 use crate::usage::Usage;
@@ -150,12 +150,24 @@ fn signin_of(settings: &Settings, resolved: &Resolved) -> SignIn {
     };
     let local = (settings.mode == Mode::Local)
         .then(|| UserId::parse(&settings.local_user).ok())
-        .flatten();
-    SignIn::new(
+        .flatten()
+        .map(|user| {
+            let code = match settings.local_signin_code.as_ref().filter(|c| !c.is_empty()) {
+                Some(c) => c.expose_str().to_owned(),
+                None => LocalCode::generate(),
+            };
+            (user, LocalCode::new(code))
+        });
+    let signin = SignIn::new(
         provider,
         local,
         AllowList::new(&settings.allowed_users, &settings.allowed_orgs),
-    )
+    );
+    if let Some(link) = signin.local_link(&format!("http://localhost:{}", settings.effective_port())) {
+        // The one way to hand the code to the person at this machine, as Jupyter does.
+        tracing::info!("local sign-in: open {link} in a browser on this machine");
+    }
+    signin
 }
 
 /// Runs until SIGTERM (graceful, `SHUTDOWN_GRACE_SECS`) or SIGINT (immediate); exits the process.

@@ -102,9 +102,20 @@ async function signOut() {
   say('You are signed out.');
 }
 
+// The local sign-in code arrives once, in the link the gateway printed at start (?code=…): keep it
+// for this tab only and take it out of the address bar (and so out of history and Referer).
+function takeLocalCode() {
+  const url = new URL(window.location.href);
+  const code = url.searchParams.get('code');
+  if (code === null) return;
+  sessionStorage.setItem('vaultgate-local-code', code);
+  url.searchParams.delete('code');
+  history.replaceState(null, '', url.pathname + url.search + url.hash);
+}
+
 async function continueLocal() {
   try {
-    await call('POST', '/auth/local');
+    await call('POST', '/auth/local', undefined, { 'X-Vaultgate-Local-Code': sessionStorage.getItem('vaultgate-local-code') || '' });
     state.config = (await call('GET', '/auth/config')).data;
     state.me = state.config.session;
     say('');
@@ -493,5 +504,6 @@ document.addEventListener('DOMContentLoaded', () => {
   $('new-note').addEventListener('click', () => openEditor(null));
   $('editor-form').addEventListener('submit', saveNote);
   $('ed-cancel').addEventListener('click', closeEditor);
+  takeLocalCode();
   start();
 });

@@ -39,12 +39,37 @@ fn post_mcp(gw: &Gateway, token: Option<&str>, xff: Option<&str>) -> reqwest::bl
 #[test]
 fn local_sign_in_is_refused_through_any_forwarder_or_for_a_foreign_host() {
     let echo = Echo::start();
-    let gw = Gateway::start(&echo.url(), &[]);
+    let code = "start-up-code-7f3a9c";
+    let gw = Gateway::start(&echo.url(), &[("LOCAL_SIGNIN_CODE", code)]);
     let origin = format!("http://localhost:{}", gw.port);
-    let local = |headers: &[(&str, &str)]| {
+    let without_code = |headers: &[(&str, &str)]| {
         let mut rb = client()
             .post(format!("{}/auth/local", gw.url()))
             .header("Origin", &origin);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        rb.send().unwrap()
+    };
+    // A reverse proxy on this machine with nginx's defaults (`proxy_pass http://127.0.0.1:PORT`)
+    // adds no forwarding header and sends our own Host: only the code printed at start (which a
+    // remote visitor does not have) tells it from a browser here.
+    let ours = format!("127.0.0.1:{}", gw.port);
+    for headers in [
+        vec![("Host", ours.as_str())],
+        vec![("Host", ours.as_str()), ("x-vaultgate-local-code", "guess")],
+        vec![("Host", ours.as_str()), ("x-vaultgate-local-code", "")],
+    ] {
+        let r = without_code(&headers);
+        assert_eq!(r.status(), 403, "{headers:?}");
+        let body: serde_json::Value = r.json().unwrap();
+        assert!(body["message"].as_str().unwrap_or_default().contains("code"), "{body}");
+    }
+    let local = |headers: &[(&str, &str)]| {
+        let mut rb = client()
+            .post(format!("{}/auth/local", gw.url()))
+            .header("Origin", &origin)
+            .header("x-vaultgate-local-code", code);
         for (k, v) in headers {
             rb = rb.header(*k, *v);
         }

@@ -362,9 +362,35 @@ fn allowed_users_and_orgs_restrict_sign_in() {
 }
 
 #[test]
-fn local_mode_offers_continue_as_local_user() {
+fn without_a_configured_code_the_gateway_prints_a_random_sign_in_link() {
     let backend = Backend::start();
     let gw = Gateway::start(&backend.url(), &[]);
+    let prefix = format!("http://localhost:{}/?code=", gw.port);
+    let logs = gw.proc_.logs();
+    let code = logs
+        .split(&prefix)
+        .nth(1)
+        .map(|rest| rest.chars().take_while(char::is_ascii_hexdigit).collect::<String>())
+        .unwrap_or_else(|| panic!("no sign-in link in the logs: {logs}"));
+    assert_eq!(code.len(), 32, "{code}");
+    let origin = format!("http://localhost:{}", gw.port);
+    let post = |code: &str| {
+        http()
+            .post(format!("{}/auth/local", gw.url()))
+            .header("origin", &origin)
+            .header("x-vaultgate-local-code", code)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(post(&code[..31]), 403);
+    assert_eq!(post(&code), 200);
+}
+
+#[test]
+fn local_mode_offers_continue_as_local_user() {
+    let backend = Backend::start();
+    let gw = Gateway::start(&backend.url(), &[("LOCAL_SIGNIN_CODE", "code-for-this-test")]);
     let origin = format!("http://localhost:{}", gw.port);
     let cfg: Value = http()
         .get(format!("{}/auth/config", gw.url()))
@@ -384,6 +410,13 @@ fn local_mode_offers_continue_as_local_user() {
     let r = http()
         .post(format!("{}/auth/local", gw.url()))
         .header("origin", &origin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403, "needs the start-up code");
+    let r = http()
+        .post(format!("{}/auth/local", gw.url()))
+        .header("origin", &origin)
+        .header("x-vaultgate-local-code", "code-for-this-test")
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);

@@ -55,16 +55,41 @@ pub enum Method {
     None,
 }
 
+/// The header the page sends the local sign-in code in (it has it from the link's `?code=`).
+pub const LOCAL_CODE_HEADER: &str = "x-vaultgate-local-code";
+
+/// The code "continue as local user" asks for. The header and Host checks cannot tell a browser
+/// on this machine from a reverse proxy on it (nginx's default `proxy_pass` adds no forwarding
+/// header and sends our own Host), so knowing the code printed at start is what proves presence.
+pub struct LocalCode(String);
+
+impl LocalCode {
+    /// Wraps a configured code.
+    pub fn new(code: String) -> Self {
+        Self(code)
+    }
+
+    /// A fresh random code: 128 bits, hex.
+    pub fn generate() -> String {
+        let bytes: [u8; 16] = rand::random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn matches(&self, given: &[u8]) -> bool {
+        crate::proxy::constant_time_eq(self.0.as_bytes(), given)
+    }
+}
+
 /// The browser sign-in flows.
 pub struct SignIn {
     provider: Option<Provider>,
-    local_user: Option<UserId>,
+    local_user: Option<(UserId, LocalCode)>,
     allow: AllowList,
 }
 
 impl SignIn {
-    /// Sign-in with an OAuth provider, a local user, or neither.
-    pub fn new(provider: Option<Provider>, local_user: Option<UserId>, allow: AllowList) -> Self {
+    /// Sign-in with an OAuth provider, a local user (and the code it asks for), or neither.
+    pub fn new(provider: Option<Provider>, local_user: Option<(UserId, LocalCode)>, allow: AllowList) -> Self {
         let local_user = if provider.is_some() { None } else { local_user };
         Self {
             provider,
@@ -80,6 +105,15 @@ impl SignIn {
             (None, Some(_)) => Method::Local,
             (None, None) => Method::None,
         }
+    }
+
+    /// The link that signs a browser on this machine in (`base` + `/?code=…`), when local
+    /// sign-in is offered.
+    pub fn local_link(&self, base: &str) -> Option<String> {
+        self.local_user
+            .as_ref()
+            .filter(|_| self.provider.is_none())
+            .map(|(_, code)| format!("{base}/?code={}", code.0))
     }
 
     /// The allow-list that also applies to Hugging Face bearer tokens.
@@ -241,7 +275,7 @@ impl SignIn {
         if req.method != http::Method::POST {
             return Answer::error(405, "method_not_allowed", "use POST", None).header("allow", "POST");
         }
-        let Some(user) = &self.local_user else {
+        let Some((user, code)) = &self.local_user else {
             return Answer::error(
                 404,
                 "not_found",
@@ -259,10 +293,26 @@ impl SignIn {
         if let Err(r) = gw.origins.check_browser_request(req) {
             return r.answer();
         }
+        let given = req.headers.get(LOCAL_CODE_HEADER).map_or(&b""[..], |v| v.as_bytes());
+        if !code.matches(given) {
+            audit::signin_event(
+                "forbidden",
+                None,
+                Some("local sign-in without the start-up code"),
+                ip,
+                ids,
+            );
+            gw.metrics.signins.with_label_values(&["forbidden"]).inc();
+            return Answer::error(403, "forbidden", LOCAL_CODE_MISSING, None);
+        }
         let cookie = session_cookie(gw, user, Some("local user"), ("local", "local"), ip, ids);
         Answer::json(200, &serde_json::json!({"user": user.as_str()})).header("set-cookie", cookie)
     }
 }
+
+/// What a local sign-in without the right code is told.
+pub const LOCAL_CODE_MISSING: &str = "local sign-in needs the code this gateway printed when it started: open the \
+     link it logged (\"local sign-in: open http://localhost:PORT/?code=…\"), or set LOCAL_SIGNIN_CODE";
 
 /// What a refused local sign-in tells the person (and so the operator).
 pub const LOCAL_REFUSED: &str = "local sign-in only works in a browser on the gateway's own machine opening \
