@@ -358,6 +358,8 @@ pub enum ConfigError {
     MissingRedisUrl,
     #[error("STATE_TIMEOUT must be between 10ms and 30s")]
     StateTimeout,
+    #[error("MAX_SESSION_AGE must be at most 400 days (a user revocation is remembered that long)")]
+    SessionAgeTooLong,
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
     #[error("MCP_SNIFF_MAX_BYTES must be between 1 KiB and 64 KiB (Pingora's request body buffer)")]
@@ -574,6 +576,9 @@ impl Settings {
                 return Err(ConfigError::Zero(name));
             }
         }
+        if self.max_session_age > crate::auth::revocation::USER_REVOCATION_KEEP {
+            return Err(ConfigError::SessionAgeTooLong);
+        }
         if vaultgate_shared::UserId::parse(&self.local_user).is_err() {
             return Err(ConfigError::BadLocalUser(self.local_user.clone()));
         }
@@ -649,6 +654,14 @@ mod tests {
             settings(&["--identity-secret", K, "--jwt-secret-key", "short"]).resolve(),
             Err(ConfigError::WeakJwtKey(_))
         ));
+    }
+
+    #[test]
+    fn session_age_is_bounded_by_how_long_user_revocations_are_kept() {
+        let age = |a: &str| settings(&["--identity-secret", K, "--max-session-age", a]).resolve();
+        assert!(age("400d").is_ok());
+        assert!(matches!(age("401d"), Err(ConfigError::SessionAgeTooLong)));
+        assert!(matches!(age("0s"), Err(ConfigError::Zero("MAX_SESSION_AGE"))));
     }
 
     #[test]
