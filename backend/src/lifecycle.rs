@@ -10,6 +10,35 @@ use zip::write::SimpleFileOptions;
 use crate::index;
 use crate::vault::{Vault, VaultError};
 
+/// The users whose export is being sent. Each export is a temporary file as large as the vault,
+/// held until the client has read it: one at a time per user bounds that to one vault's size.
+#[derive(Debug, Default)]
+pub struct ExportsInFlight(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl ExportsInFlight {
+    /// Marks `user`'s export as started, or `None` when one is already in flight.
+    pub fn begin(self: &std::sync::Arc<Self>, user: &UserId) -> Option<ExportTicket> {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(user.as_str().to_owned()).then(|| ExportTicket {
+            set: self.clone(),
+            user: user.as_str().to_owned(),
+        })
+    }
+}
+
+/// One export in flight; dropping it (the stream ended, failed or was abandoned) ends it.
+#[derive(Debug)]
+pub struct ExportTicket {
+    set: std::sync::Arc<ExportsInFlight>,
+    user: String,
+}
+
+impl Drop for ExportTicket {
+    fn drop(&mut self) {
+        self.set.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.user);
+    }
+}
+
 /// Why an export or a deletion failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {

@@ -116,6 +116,7 @@ pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError>
         metrics: metrics.clone(),
         mcp: crate::mcp::service(notes, bulkhead, settings.allowed_hosts.clone(), max_body),
         max_body,
+        exports: Arc::default(),
     });
     let listener = TcpListener::bind(settings.listen)
         .await

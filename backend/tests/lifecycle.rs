@@ -146,3 +146,44 @@ fn export_delete_and_reimport_round_trip() {
         "plan.md"
     );
 }
+
+/// Each export is a temporary file as large as the vault, held until the client has read it:
+/// a second export of the same user while one is being sent is 429, another user's is served,
+/// and once the first client goes away the user can export again.
+#[test]
+fn one_export_per_user_at_a_time() {
+    use std::io::Write;
+    let b = Backend::start_with(&[("USER_MAX_BYTES", "100000000")]);
+    // Larger than the loopback socket buffers, so an unread export stays in flight.
+    let body = "x".repeat(1_000_000);
+    for i in 0..24 {
+        b.ok(
+            "alice",
+            "write_note",
+            json!({"path": format!("big/{i}.md"), "body": body}),
+        );
+    }
+    b.ok("bob", "write_note", json!({"path": "a.md", "body": "bob's"}));
+
+    let addr = b.url.strip_prefix("http://").unwrap().to_owned();
+    let mut held = std::net::TcpStream::connect(&addr).unwrap();
+    let mut head = format!("GET /api/export HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in b.identity("alice").iter() {
+        head.push_str(&format!("{}: {}\r\n", k, v.to_str().unwrap()));
+    }
+    head.push_str("\r\n");
+    held.write_all(head.as_bytes()).unwrap();
+    let mut first = [0u8; 12];
+    held.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200", "the held export started");
+
+    let (status, _, v) = b.rest("alice", "GET", "/api/export", None);
+    assert_eq!((status, v["error"].as_str()), (429, Some("busy")), "{v}");
+    let (status, _, _) = b.rest("bob", "GET", "/api/export", None);
+    assert_eq!(status, 200);
+
+    drop(held);
+    // The first stream ends at its next send after the connection closed: poll until it has.
+    let again = (0..200).any(|_| b.rest("alice", "GET", "/api/export", None).0 == 200);
+    assert!(again, "alice could not export again after her first client went away");
+}

@@ -141,9 +141,19 @@ struct MoveBody {
     new_path: String,
 }
 
+/// How long an export waits for its client to read the next chunk before it is abandoned.
+const EXPORT_STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `GET /api/export`: the user's vault as a zip, built in a temporary file (memory stays small
 /// whatever the vault's size) and streamed from it.
 async fn export(app: &App, user: UserId) -> Result<Response<Body>, Fail> {
+    let ticket = app.exports.begin(&user).ok_or_else(|| {
+        Fail::Plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "an export of your vault is already being sent; wait for it to finish".into(),
+        )
+    })?;
     let file = weighted(app, &user, Weight::Heavy, move |s, user| {
         let mut file = tempfile::tempfile().map_err(|e| internal_io("creating the export file", e))?;
         crate::lifecycle::export_zip(s.vault(), user, &mut file).map_err(|e| internal_io("exporting a vault", e))?;
@@ -158,13 +168,16 @@ async fn export(app: &App, user: UserId) -> Result<Response<Body>, Fail> {
     let (mut tx, body) = http_body_util::channel::Channel::<Bytes, std::convert::Infallible>::new(2);
     tokio::spawn(async move {
         use tokio::io::AsyncReadExt;
+        let _ticket = ticket;
         let mut file = tokio::fs::File::from_std(file);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match file.read(&mut buf).await {
                 Ok(0) => break,
                 Ok(n) => {
-                    if tx.send_data(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    // A client that stops reading gives up its export (and the file) after a while.
+                    let sent = tokio::time::timeout(EXPORT_STALL, tx.send_data(Bytes::copy_from_slice(&buf[..n])));
+                    if !matches!(sent.await, Ok(Ok(()))) {
                         break;
                     }
                 }

@@ -38,6 +38,8 @@ pub struct App {
     pub mcp: McpService,
     /// Largest REST request body.
     pub max_body: usize,
+    /// Exports being sent, one per user at a time.
+    pub exports: Arc<crate::lifecycle::ExportsInFlight>,
 }
 
 /// The low-cardinality `route` label of `vaultgate_backend_http_requests_total`.
