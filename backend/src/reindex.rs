@@ -25,6 +25,8 @@ pub struct Stats {
     pub updated: usize,
     pub removed: usize,
     pub unchanged: usize,
+    /// Users whose pass failed (logged, and left for their next write or `reindex --user`).
+    pub failed: usize,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -33,6 +35,7 @@ impl std::ops::AddAssign for Stats {
         self.updated += o.updated;
         self.removed += o.removed;
         self.unchanged += o.unchanged;
+        self.failed += o.failed;
     }
 }
 
@@ -97,7 +100,9 @@ fn bar(len: u64, show: bool) -> ProgressBar {
 }
 
 /// Brings the index in line with the disk for every user (those with files and those with a
-/// database); a database whose user has no vault folder any more is deleted.
+/// database); a database whose user has no vault folder any more is deleted. One user's failure
+/// (an unreadable file or database) is logged and counted, not fatal: it must not keep the
+/// backend from starting for everyone else. When every user fails, the first error is returned.
 pub fn reconcile(vault: &Vault, index: &Index) -> Result<Stats, ReindexError> {
     let users = vault.users()?;
     for u in index.users().map_err(io_err("listing", index.dir()))? {
@@ -113,28 +118,50 @@ pub fn reconcile(vault: &Vault, index: &Index) -> Result<Stats, ReindexError> {
         .min(users.len())
         .max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let parts: Vec<Result<Stats, ReindexError>> = std::thread::scope(|s| {
+    let parts: Vec<(Stats, Option<ReindexError>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                s.spawn(|| -> Result<Stats, ReindexError> {
-                    let mut stats = Stats::default();
+                s.spawn(|| {
+                    let (mut stats, mut first_error) = (Stats::default(), None);
                     while let Some(user) = users.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-                        stats += reconcile_user(vault, index, user)?;
+                        match reconcile_user(vault, index, user) {
+                            Ok(s) => stats += s,
+                            Err(e) => {
+                                tracing::error!(user = %user, error = %e, "reconciling this user's index failed; their search may be stale until their next write or `reindex --user`");
+                                stats.failed += 1;
+                                first_error.get_or_insert(e);
+                            }
+                        }
                     }
-                    Ok(stats)
+                    (stats, first_error)
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or(Err(ReindexError::Panicked)))
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    let failed = Stats {
+                        failed: 1,
+                        ..Stats::default()
+                    };
+                    (failed, Some(ReindexError::Panicked))
+                })
+            })
             .collect()
     });
     let mut stats = Stats::default();
-    for s in parts {
-        stats += s?;
+    let mut first_error = None;
+    for (s, e) in parts {
+        stats += s;
+        if first_error.is_none() {
+            first_error = e;
+        }
     }
-    Ok(stats)
+    match first_error {
+        Some(e) if stats.failed >= users.len() => Err(e),
+        _ => Ok(stats),
+    }
 }
 
 /// [`reconcile`] for one user.

@@ -88,6 +88,7 @@ pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError>
         updated = stats.updated,
         removed = stats.removed,
         unchanged = stats.unchanged,
+        failed_users = stats.failed,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "index reconciled with the vault"
     );

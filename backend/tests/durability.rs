@@ -283,3 +283,21 @@ fn a_single_file_index_of_an_earlier_version_is_replaced_by_per_user_databases()
     }
     assert!(b.data.join("index.d/alice.db").is_file());
 }
+
+#[test]
+fn one_users_broken_index_does_not_keep_the_backend_from_starting() {
+    let b = Backend::start_seeded(&[], |vaults| {
+        for (user, word) in [("alice", "apricot"), ("bob", "banana")] {
+            std::fs::create_dir_all(vaults.join(user)).unwrap();
+            std::fs::write(vaults.join(user).join("a.md"), format!("# A\n{word}")).unwrap();
+        }
+        // Bob's database path is a directory that is not empty: it can be neither opened nor
+        // replaced, so his reconciliation fails.
+        let broken = vaults.parent().unwrap().join("index.d/bob.db");
+        std::fs::create_dir_all(&broken).unwrap();
+        std::fs::write(broken.join("keep"), b"x").unwrap();
+    });
+    assert_eq!(search_paths(&b, "alice", "apricot"), ["a.md"]);
+    let (status, _, v) = b.rest("bob", "GET", "/api/search?q=banana", None);
+    assert_eq!(status, 500, "{v}");
+}
