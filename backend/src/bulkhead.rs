@@ -69,8 +69,8 @@ pub struct BulkheadLimits {
 pub enum Weight {
     /// Bounded by the per-note limits: one note's parse, file and index row.
     Light,
-    /// Proportional to a whole vault (full-text search, export): CPU-bound for milliseconds to
-    /// seconds.
+    /// Proportional to a whole vault (full-text search, tags, backlinks, export): CPU-bound for
+    /// milliseconds to seconds.
     Heavy,
 }
 

@@ -58,7 +58,7 @@ pub struct Cli {
     #[arg(long, env = "USER_CONCURRENCY", default_value_t = 4, global = true)]
     pub user_concurrency: u32,
 
-    /// Most full-text searches and exports of one user the backend works on at once (they are
+    /// Most whole-vault jobs (search, tags, backlinks, export) of one user the backend works on at once (they are
     /// CPU-bound; below the core count, one user's flood leaves a core to everyone else)
     /// [default: half the cores, at least 1].
     #[arg(long, env = "USER_SEARCH_CONCURRENCY", global = true)]

@@ -285,7 +285,7 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
             if method != Method::GET {
                 return Err(not_allowed());
             }
-            let tags = blocking(app, &user, move |s, user| s.tags(user)).await?;
+            let tags = weighted(app, &user, Weight::Heavy, move |s, user| s.tags(user)).await?;
             return Ok(json_response(StatusCode::OK, &json!({"tags": tags})));
         }
         _ => {}
@@ -296,7 +296,7 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
         }
         let path =
             percent::decode(rest, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
-        let links = blocking(app, &user, move |s, user| s.backlinks(user, &path)).await?;
+        let links = weighted(app, &user, Weight::Heavy, move |s, user| s.backlinks(user, &path)).await?;
         return Ok(json_response(StatusCode::OK, &json!({"backlinks": links})));
     }
     let Some(rest) = raw_path.strip_prefix("/api/notes/") else {

@@ -429,7 +429,7 @@ impl VaultTools {
         Parameters(a): Parameters<PathArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run("get_backlinks", &ctx, move |s, u| {
+        self.run_weighted("get_backlinks", Weight::Heavy, &ctx, move |s, u| {
             Ok(json!({"backlinks": s.backlinks(u, &a.path)?}))
         })
         .await
@@ -444,7 +444,9 @@ impl VaultTools {
         open_world_hint = false
     ))]
     async fn get_tags(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
-        self.run("get_tags", &ctx, move |s, u| Ok(json!({"tags": s.tags(u)?})))
-            .await
+        self.run_weighted("get_tags", Weight::Heavy, &ctx, move |s, u| {
+            Ok(json!({"tags": s.tags(u)?}))
+        })
+        .await
     }
 }
