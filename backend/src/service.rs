@@ -432,7 +432,7 @@ impl NoteService {
         if let Some(tags) = &req.tags {
             let clean: Vec<Value> = tags
                 .iter()
-                .map(|t| t.trim().trim_start_matches('#').trim().to_lowercase())
+                .map(|t| notes::tag_key(t))
                 .filter(|t| !t.is_empty())
                 .map(Value::String)
                 .collect();

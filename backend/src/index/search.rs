@@ -57,7 +57,7 @@ pub fn tag_filters(tags: &[String]) -> Result<Vec<String>, QueryError> {
         if t.chars().count() > MAX_TAG_CHARS {
             return Err(QueryError::TagTooLong);
         }
-        let t = t.trim().trim_start_matches('#').to_lowercase();
+        let t = crate::notes::tag_key(t);
         if !t.is_empty() && !out.contains(&t) {
             out.push(t);
         }
@@ -336,6 +336,8 @@ mod tests {
     fn tag_filter_table() {
         let v = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(tag_filters(&v(&[" #Rust", "rust", "", "web"])), Ok(v(&["rust", "web"])));
+        // Searched exactly as stored: `# Foo` in front matter is the tag `foo`.
+        assert_eq!(tag_filters(&v(&["# Foo", "##foo ", "#  Bar"])), Ok(v(&["foo", "bar"])));
         let many: Vec<String> = (0..=MAX_TAG_FILTERS).map(|i| format!("t{i}")).collect();
         assert_eq!(tag_filters(&many), Err(QueryError::TooManyTags));
         assert_eq!(

@@ -145,7 +145,7 @@ pub fn tags(meta: &Map<String, Value>) -> (Vec<String>, Option<NoteError>) {
     let mut over = false;
     let raw = meta.get("tags").or_else(|| meta.get("tag"));
     let mut push = |s: &str| {
-        let t = s.trim().trim_start_matches('#').trim().to_lowercase();
+        let t = super::tag_key(s);
         if over || t.is_empty() || seen.contains(&t) {
             return;
         }
@@ -261,6 +261,7 @@ mod tests {
             (json!({"tags": ["Rust", "#web", "rust"]}), vec!["rust", "web"]),
             (json!({"tags": "a, B #c"}), vec!["a", "b", "c"]),
             (json!({"tag": "Solo"}), vec!["solo"]),
+            (json!({"tags": ["# Foo", "##foo"]}), vec!["foo"]),
             (json!({"tags": [1, true, {"x": 1}]}), vec!["1", "true"]),
             (json!({"tags": null}), vec![]),
             (json!({}), vec![]),

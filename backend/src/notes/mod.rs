@@ -158,6 +158,12 @@ pub fn link_key(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
+/// How tags are stored and matched: surrounding spaces and leading `#`s ignored, lowercased,
+/// so `# Foo` written and `foo` searched are the same tag.
+pub fn tag_key(s: &str) -> String {
+    s.trim().trim_start_matches('#').trim().to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
