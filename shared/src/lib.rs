@@ -11,6 +11,7 @@ pub mod headers;
 pub mod identity;
 pub mod jwt;
 pub mod logging;
+pub mod mcp;
 pub mod query;
 pub mod user;
 

@@ -57,9 +57,6 @@ fn user_of(ctx: &RequestContext<RoleServer>) -> Result<vaultgate_shared::UserId,
         .ok_or_else(|| ErrorData::invalid_request("this request carries no verified identity", None))
 }
 
-/// The first protocol revision whose resource-not-found error is -32602 (SEP-2164) instead of -32002.
-const SEP_2164_REVISION: &str = "2026-07-28";
-
 /// A resources/read failure. Not-found errors carry the requested `uri` in `data` (SEP-2164) and
 /// use the code of the caller's protocol revision: -32002 before 2026-07-28, -32602 from then on.
 fn resource_error(e: ServiceError, uri: &str, ctx: &RequestContext<RoleServer>) -> ErrorData {
@@ -73,13 +70,14 @@ fn resource_error(e: ServiceError, uri: &str, ctx: &RequestContext<RoleServer>) 
     }
 }
 
-/// True when the request's `MCP-Protocol-Version` is 2026-07-28 or later (dates compare as text).
+/// True when the request's `MCP-Protocol-Version` is 2026-07-28 or later: the first revision
+/// whose resource-not-found error is -32602 (SEP-2164) instead of -32002.
 fn is_sep_2164(ctx: &RequestContext<RoleServer>) -> bool {
     ctx.extensions
         .get::<http::request::Parts>()
-        .and_then(|p| p.headers.get("mcp-protocol-version"))
+        .and_then(|p| p.headers.get(vaultgate_shared::mcp::PROTOCOL_VERSION))
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() == 10 && v >= SEP_2164_REVISION)
+        .is_some_and(vaultgate_shared::mcp::is_modern)
 }
 
 #[tool_handler(router = self.tool_router)]

@@ -3,17 +3,18 @@
 
 use http::HeaderName;
 use pingora::http::RequestHeader;
+use vaultgate_shared::mcp;
 
 /// Header names looked up on every MCP request, as `HeaderName`s: a `&str` key is parsed
 /// (validated and lower-cased) again on every lookup.
 pub const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
-pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static(mcp::PROTOCOL_VERSION);
+pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static(mcp::SESSION_ID);
 /// 2026-07-28: the tool, resource or prompt a `tools/call`, `resources/read` or `prompts/get` names.
 pub const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 /// The first revision without sessions or `initialize`.
-pub const MODERN_REVISION: &str = "2026-07-28";
+pub const MODERN_REVISION: &str = mcp::MODERN_REVISION;
 
 /// The 400 for a session-era request without `Mcp-Session-Id`: which header, where it comes
 /// from, and the sessionless alternative, so someone typing curl can fix the request.
