@@ -175,7 +175,7 @@ pub fn run(settings: &Settings, resolved: &Resolved) -> Result<(), StartError> {
     let (gateway, admin) = build_gateway(settings, resolved)?;
     let conf = ServerConf {
         threads: settings.threads,
-        // Measured faster on two cores (NOTES.md); requests are short and independent.
+        // Measured faster on two cores (docs/bench/gateway.md); requests are short and independent.
         work_stealing: false,
         grace_period_seconds: Some(settings.shutdown_grace_secs),
         // In-flight requests had the grace period; what is left after it (idle keep-alive

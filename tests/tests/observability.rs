@@ -20,7 +20,7 @@ use vaultgate_tests::mcp::{Era, Mcp};
 use vaultgate_tests::tokens::{TokenSpec, now};
 use vaultgate_tests::{Backend, DESIGN_METRICS, Gateway, Proc, client, free_port, tools, wait_ready};
 
-/// Metrics the code exports beyond the design's table.
+/// Metrics the code exports beyond the documented set (`DESIGN_METRICS`).
 const OTHER_EXPORTED: [&str; 3] = [
     "vaultgate_backend_http_requests_total",
     "vaultgate_backend_rejected_notes_total",
@@ -960,7 +960,7 @@ fn real_prometheus_scrapes_real_traffic_and_every_dashboard_query_has_data() {
         });
     }
 
-    // Every metric of the design's table exists in Prometheus.
+    // Every documented metric exists in Prometheus.
     let names: BTreeSet<String> = prom
         .query("count by (__name__) ({__name__=~\"vaultgate_.+\"})")
         .expect("metric names")
