@@ -231,7 +231,7 @@ impl Metrics {
         for outcome in crate::signin::OUTCOMES {
             m.signins.with_label_values(&[outcome]);
         }
-        for kind in ["connect", "timeout", "reset"] {
+        for kind in ["connect", "timeout", "reset", "resolve"] {
             m.upstream_errors.with_label_values(&[kind]);
         }
         m

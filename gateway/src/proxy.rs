@@ -642,7 +642,7 @@ impl ProxyHttp for Gateway {
     async fn upstream_peer(&self, s: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
         ctx.upstream_started = Some(Instant::now());
         let streaming = ctx.route == Route::Mcp && s.req_header().method == http::Method::GET;
-        Ok(self.backend.peer(streaming))
+        self.backend.peer(streaming).await
     }
 
     /// Replaces whatever identity the client sent with the gateway's signed one.
