@@ -8,7 +8,8 @@
 # data goes to ./data, and a ready token plus an MCP client configuration are printed.
 # In MODE=space the gateway refuses to start without a strong JWT_SECRET_KEY; data goes to
 # /data when writable. IDENTITY_SECRET is generated when unset in both modes (it is only
-# shared between the two processes started here). SIGTERM/SIGINT are forwarded to both;
+# shared between the two processes started here); in MODE=space an AUDIT_HASH_KEY is created
+# once in the data directory when unset. SIGTERM/SIGINT are forwarded to both;
 # when either process dies the other is stopped and the script exits non-zero.
 set -euo pipefail
 
@@ -62,6 +63,16 @@ export GATEWAY_STATE_PATH="${GATEWAY_STATE_PATH:-$DATA_DIR/gateway.db}"
 if [ -z "${IDENTITY_SECRET:-}" ]; then
   IDENTITY_SECRET="$(random_secret)"; export IDENTITY_SECRET
   say "IDENTITY_SECRET not set: generated one for this run (shared by the two processes only)"
+fi
+if [ -z "${AUDIT_HASH_KEY:-}" ] && [ "$MODE" = space ]; then
+  # The backend requires it in space mode: the audit log's note-path hashes must stay comparable
+  # across restarts. Kept beside the data, which holds the paths in clear anyway.
+  key_file="$DATA_DIR/audit-hash-key"
+  if [ ! -s "$key_file" ]; then
+    (umask 077 && random_secret >"$key_file") || die "cannot write $key_file"
+    say "AUDIT_HASH_KEY not set: created $key_file (kept with the data across restarts)"
+  fi
+  AUDIT_HASH_KEY="$(cat "$key_file")"; export AUDIT_HASH_KEY
 fi
 if [ -z "${JWT_SECRET_KEY:-}" ] && [ "$MODE" = local ]; then
   JWT_SECRET_KEY="$(random_secret)"; export JWT_SECRET_KEY

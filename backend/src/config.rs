@@ -20,7 +20,7 @@ pub struct Cli {
     #[arg(long, env = "VAULTGATE_CONFIG", global = true)]
     pub config: Option<PathBuf>,
 
-    /// `space` = production (no difference for the backend, which never invents secrets).
+    /// `space` = production: AUDIT_HASH_KEY is then required (the backend never invents it).
     #[arg(long, env = "MODE", value_enum, default_value = "local", global = true)]
     pub mode: Mode,
 
@@ -97,6 +97,19 @@ pub struct Cli {
     #[arg(long, env = "BACKEND_ALLOWED_HOSTS", value_delimiter = ',', global = true)]
     pub allowed_hosts: Vec<String>,
 
+    /// Keys the hashes of note paths in the audit log (at least 32 bytes). Required with
+    /// MODE=space; without it in local mode a random key is used (hashes change at each start).
+    #[arg(long, env = "AUDIT_HASH_KEY", hide_env_values = true, global = true)]
+    pub audit_hash_key: Option<Secret>,
+
+    /// GET /readyz fails when the vault's or the index's file system has fewer free bytes.
+    #[arg(long, env = "READY_MIN_FREE_BYTES", default_value_t = 64 * 1024 * 1024, global = true)]
+    pub ready_min_free_bytes: u64,
+
+    /// GET /readyz fails when the vault's or the index's file system has fewer free inodes.
+    #[arg(long, env = "READY_MIN_FREE_INODES", default_value_t = 1000, global = true)]
+    pub ready_min_free_inodes: u64,
+
     /// `text` for people, `json` for one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
@@ -154,6 +167,8 @@ pub struct Settings {
     pub bulkhead: BulkheadLimits,
     pub allowed_hosts: Vec<String>,
     pub index: crate::index::IndexOptions,
+    /// Free-space floors of `/readyz`.
+    pub ready: crate::readiness::Floors,
 }
 
 /// Why the configuration cannot be used; printed, then the process exits.
@@ -167,6 +182,8 @@ pub enum ConfigError {
     WeakSecret(#[from] vaultgate_shared::identity::WeakSecret),
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditKeyError),
     #[error("--user: {0}")]
     BadUser(#[from] vaultgate_shared::UserIdError),
 }
@@ -186,6 +203,11 @@ impl Cli {
     pub fn identity_key(&self) -> Result<IdentityKey, ConfigError> {
         let secret = self.identity_secret.as_ref().ok_or(ConfigError::MissingSecret)?;
         Ok(IdentityKey::new(secret.expose())?)
+    }
+
+    /// The audit log's path hasher; refuses a short key, or a missing one with MODE=space.
+    pub fn auditor(&self) -> Result<crate::audit::Auditor, ConfigError> {
+        Ok(crate::audit::Auditor::new(self.audit_hash_key.as_ref(), self.mode)?)
     }
 
     pub fn settings(&self) -> Result<Settings, ConfigError> {
@@ -236,6 +258,10 @@ impl Cli {
             index: crate::index::IndexOptions {
                 open_max: self.index_open_max,
                 idle: std::time::Duration::from_secs(self.index_idle_secs),
+            },
+            ready: crate::readiness::Floors {
+                min_free_bytes: self.ready_min_free_bytes,
+                min_free_inodes: self.ready_min_free_inodes,
             },
         })
     }

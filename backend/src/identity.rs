@@ -26,6 +26,6 @@ pub fn authenticate(
 
 fn reject(metrics: &Metrics, e: IdentityError, request_id: &str) -> IdentityError {
     metrics.identity_rejections.with_label_values(&[e.reason()]).inc();
-    tracing::warn!(target: "audit", event = "identity_rejected", reason = e.reason(), request_id, "request refused: {e}");
+    tracing::warn!(target: vaultgate_shared::audit::TARGET, event = "identity_rejected", reason = e.reason(), request_id, "request refused: {e}");
     e
 }

@@ -2,6 +2,7 @@
 //! API, trusting nobody but a valid identity assertion from the gateway.
 
 pub mod api;
+pub mod audit;
 pub mod bulkhead;
 pub mod config;
 pub mod http;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod notes;
 pub mod percent;
 pub mod precondition;
+pub mod readiness;
 pub mod reindex;
 pub mod server;
 pub mod service;

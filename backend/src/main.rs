@@ -19,14 +19,14 @@ fn main() -> ExitCode {
         Some(Command::Export { user, output }) => export(&settings, user, output),
         Some(Command::DeleteUser { user, yes }) => delete_user(&settings, user, *yes),
         None | Some(Command::Serve) => {
-            let key = match cli.identity_key() {
+            let (key, audit) = match cli.identity_key().and_then(|k| Ok((k, cli.auditor()?))) {
                 Ok(k) => k,
                 Err(e) => return fail(e.failure(), &e),
             };
             tokio::runtime::Runtime::new()
                 .map_err(|e| runtime(e.to_string()))
                 .and_then(|rt| {
-                    rt.block_on(server::run(settings, key))
+                    rt.block_on(server::run(settings, key, audit))
                         .map_err(|e| runtime(e.to_string()))
                 })
         }
@@ -92,7 +92,7 @@ fn delete_user(settings: &Settings, user: &str, yes: bool) -> Result<(), Fatal> 
     }
     let vault = server::open_vault(settings).map_err(|e| runtime(e.to_string()))?;
     let existed = lifecycle::delete_user(&vault, &settings.database_path, &user).map_err(|e| runtime(e.to_string()))?;
-    tracing::warn!(target: "audit", event = "user_deleted", user = %user, had_vault = existed, "user deleted");
+    tracing::warn!(target: vaultgate_shared::audit::TARGET, event = "user_deleted", user = %user, had_vault = existed, "user deleted");
     Ok(())
 }
 

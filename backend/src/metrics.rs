@@ -1,7 +1,9 @@
 //! The backend's Prometheus metrics, in a registry it owns. Labels are low-cardinality only:
 //! never a user id, a path or a token.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// Every metric the backend exports.
 #[derive(Clone)]
@@ -15,6 +17,12 @@ pub struct Metrics {
     pub rejected_requests: IntCounterVec,
     pub identity_rejections: IntCounterVec,
     pub index_notes: IntGauge,
+    /// `vaultgate_backend_http_request_duration_seconds{route,method}`.
+    pub http_duration: HistogramVec,
+    /// Bytes of the index directory (databases and their journals), set at each scrape.
+    pub index_bytes: IntGauge,
+    /// How long the last reconciliation of the index with the vault took.
+    pub last_reindex_duration: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -83,8 +91,44 @@ impl Metrics {
         .expect("valid metric");
         let index_notes =
             IntGauge::new("vaultgate_backend_index_notes", "Notes in the index, all users.").expect("valid metric");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "vaultgate_backend_http_request_duration_seconds",
+                "Time to the response head on the backend's main listener, by route and method.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["route", "method"],
+        )
+        .expect("valid metric");
+        let index_bytes = IntGauge::new(
+            "vaultgate_backend_index_bytes",
+            "Bytes on disk of the index directory (every user's database with its journal).",
+        )
+        .expect("valid metric");
+        let last_reindex_duration = Gauge::new(
+            "vaultgate_backend_last_reindex_duration_seconds",
+            "How long the last reconciliation of the index with the vault files took.",
+        )
+        .expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "vaultgate_backend_build_info",
+                "Always 1; the labels name the running build.",
+            ),
+            &["version", "commit"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("VAULTGATE_COMMIT")])
+            .set(1);
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(index_bytes.clone()),
+            Box::new(last_reindex_duration.clone()),
+            Box::new(build_info),
             Box::new(tool_calls.clone()),
             Box::new(tool_duration.clone()),
             Box::new(rejected_paths.clone()),
@@ -125,6 +169,9 @@ impl Metrics {
             rejected_requests,
             identity_rejections,
             index_notes,
+            http_duration,
+            index_bytes,
+            last_reindex_duration,
         }
     }
 

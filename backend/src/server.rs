@@ -75,7 +75,7 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs the backend until a shutdown signal.
-pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError> {
+pub async fn run(settings: Settings, key: IdentityKey, audit: crate::audit::Auditor) -> Result<(), StartError> {
     let metrics = Metrics::new();
     let notes = open(&settings, metrics.clone())?;
     let started = std::time::Instant::now();
@@ -92,6 +92,7 @@ pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError>
         elapsed_ms = started.elapsed().as_millis() as u64,
         "index reconciled with the vault"
     );
+    metrics.last_reindex_duration.set(started.elapsed().as_secs_f64());
     metrics.index_notes.set(notes.index().total_notes().unwrap_or_default());
     let notes = Arc::new(notes);
     let bulkhead = Arc::new(Bulkhead::new(settings.bulkhead, metrics.clone()));
@@ -110,12 +111,20 @@ pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError>
     };
     // JSON escaping can double a note's size; leave room for the other fields.
     let max_body = (settings.limits.note_max_bytes as usize).saturating_mul(2) + 64 * 1024;
+    let audit = Arc::new(audit);
+    let readiness = Arc::new(crate::readiness::Readiness::new(
+        settings.vault_base_path.clone(),
+        notes.index().dir().to_owned(),
+        settings.ready,
+    ));
     let app = Arc::new(App {
         notes: notes.clone(),
         bulkhead: bulkhead.clone(),
         key,
         metrics: metrics.clone(),
-        mcp: crate::mcp::service(notes, bulkhead, settings.allowed_hosts.clone(), max_body),
+        mcp: crate::mcp::service(notes, bulkhead, audit.clone(), settings.allowed_hosts.clone(), max_body),
+        audit,
+        readiness: readiness.clone(),
         max_body,
         exports: Arc::default(),
     });
@@ -147,8 +156,8 @@ pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError>
     let admin_handler: Arc<dyn Fn(_) -> BoxFuture<_> + Send + Sync> = {
         let (metrics, notes) = (metrics.clone(), app.notes.clone());
         Arc::new(move |req| {
-            let (metrics, notes) = (metrics.clone(), notes.clone());
-            Box::pin(async move { http::admin::handle(&metrics, &notes, &req).await }) as BoxFuture<_>
+            let (metrics, notes, readiness) = (metrics.clone(), notes.clone(), readiness.clone());
+            Box::pin(async move { http::admin::handle(&metrics, &notes, &readiness, &req).await }) as BoxFuture<_>
         })
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

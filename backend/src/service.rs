@@ -254,7 +254,7 @@ impl NoteService {
 
     fn rejected(&self, user: &UserId, e: PathError) -> ServiceError {
         self.metrics.rejected_paths.with_label_values(&[e.reason()]).inc();
-        tracing::warn!(target: "audit", event = "path_rejected", user = %user, reason = e.reason(), "note path refused");
+        tracing::warn!(target: vaultgate_shared::audit::TARGET, event = "path_rejected", user = %user, reason = e.reason(), "note path refused");
         ServiceError::InvalidPath(e)
     }
 
@@ -293,7 +293,7 @@ impl NoteService {
     /// Counts and audits a note text refused by a limit.
     fn refused_note(&self, user: &UserId, e: NoteError) -> ServiceError {
         self.metrics.rejected_notes.with_label_values(&[e.reason()]).inc();
-        tracing::warn!(target: "audit", event = "note_rejected", user = %user, reason = e.reason(), "note text refused");
+        tracing::warn!(target: vaultgate_shared::audit::TARGET, event = "note_rejected", user = %user, reason = e.reason(), "note text refused");
         ServiceError::Note(e)
     }
 

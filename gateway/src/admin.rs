@@ -84,15 +84,8 @@ impl ServeHttp for Admin {
             }
             "/healthz" => reply(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
             "/readyz" => {
-                if self.backend.ready().await {
-                    reply(200, "application/json", br#"{"status":"ready"}"#.to_vec())
-                } else {
-                    reply(
-                        503,
-                        "application/json",
-                        br#"{"error":"backend_unavailable","message":"the backend is not answering"}"#.to_vec(),
-                    )
-                }
+                let (status, body) = crate::readiness::check(&self.backend, self.sessions.as_ref()).await;
+                reply(status, "application/json", body.to_string().into_bytes())
             }
             _ => reply(
                 404,

@@ -1,7 +1,8 @@
-//! The audit log: JSON-able `tracing` events with target `audit`, one per security
-//! decision. Never a token or a secret; a user id and a client IP are fine.
+//! The audit log: JSON-able `tracing` events in the shared format ([`vaultgate_shared::audit`]),
+//! one per security decision. Never a token or a secret; a user id and a client IP are fine.
 
 use vaultgate_shared::UserId;
+use vaultgate_shared::audit::TARGET;
 
 use crate::client_ip::ClientAddr;
 
@@ -21,43 +22,43 @@ impl<'a> From<&'a str> for RequestIds<'a> {
 
 /// A refused authentication.
 pub fn auth_failure(reason: &str, route: &str, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
-    tracing::warn!(target: "audit", event = "auth_failure", reason, route, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
+    tracing::warn!(target: TARGET, event = "auth_failure", reason, route, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A credential that could not be checked because its identity provider is unreachable.
 pub fn auth_unavailable(reason: &str, route: &str, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
-    tracing::warn!(target: "audit", event = "auth_unavailable", reason, route, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
+    tracing::warn!(target: TARGET, event = "auth_unavailable", reason, route, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A successful authentication (logged once per token per few minutes, not per request).
 pub fn auth_success(user: &UserId, route: &str, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
-    tracing::info!(target: "audit", event = "auth_success", user = user.as_str(), route, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
+    tracing::info!(target: TARGET, event = "auth_success", user = user.as_str(), route, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A request refused with 429.
 pub fn rate_limited(scope: &str, user: Option<&UserId>, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
-    tracing::warn!(target: "audit", event = "rate_limited", scope, user = user.map(UserId::as_str), ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
+    tracing::warn!(target: TARGET, event = "rate_limited", scope, user = user.map(UserId::as_str), ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A refused browser origin.
 pub fn origin_refused(origin: &str, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
     let origin: String = origin.chars().take(200).collect();
-    tracing::warn!(target: "audit", event = "origin_refused", origin, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
+    tracing::warn!(target: TARGET, event = "origin_refused", origin, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A path refused by the route rules: `not_routed` (404) or `ambiguous_path` (400).
 pub fn path_refused(reason: &str, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
-    tracing::warn!(target: "audit", event = "path_refused", reason, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
+    tracing::warn!(target: TARGET, event = "path_refused", reason, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A token minted, refreshed or revoked.
 pub fn token_event(event: &str, user: &UserId, via: &str, ids: RequestIds<'_>) {
-    tracing::info!(target: "audit", event, user = user.as_str(), via, request_id = ids.ours, client_request_id = ids.client);
+    tracing::info!(target: TARGET, event, user = user.as_str(), via, request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// An MCP session started, ended, or refused.
 pub fn session_event(event: &str, user: &UserId, reason: Option<&str>, ip: Option<ClientAddr>, ids: RequestIds<'_>) {
-    tracing::info!(target: "audit", event, user = user.as_str(), reason, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
+    tracing::info!(target: TARGET, event, user = user.as_str(), reason, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 /// A browser sign-in finished (or failed), with the outcome label of `vaultgate_gateway_signins_total`.
@@ -69,7 +70,7 @@ pub fn signin_event(
     ids: RequestIds<'_>,
 ) {
     let detail: Option<String> = detail.map(|d| d.chars().take(200).collect());
-    tracing::info!(target: "audit", event = "signin", outcome, user = user.map(UserId::as_str), detail, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
+    tracing::info!(target: TARGET, event = "signin", outcome, user = user.map(UserId::as_str), detail, ip = ip.map(display_ip), request_id = ids.ours, client_request_id = ids.client);
 }
 
 fn display_ip(ip: ClientAddr) -> String {

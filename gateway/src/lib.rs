@@ -15,6 +15,7 @@ pub mod operator;
 pub mod origin;
 pub mod proxy;
 pub mod ratelimit;
+pub mod readiness;
 pub mod resource_metadata;
 pub mod route_rules;
 pub mod routes;

@@ -31,7 +31,7 @@ pub const AUTH_FAILURE_REASONS: [&str; 12] = [
 ];
 
 /// State-store operations, pre-registered so an alert on errors has a series to watch.
-pub const STATE_OPS: [&str; 11] = [
+pub const STATE_OPS: [&str; 12] = [
     "create",
     "lookup",
     "end",
@@ -43,6 +43,7 @@ pub const STATE_OPS: [&str; 11] = [
     "rate_limit",
     "list",
     "watch",
+    "health",
 ];
 
 /// All gateway metrics in one registry.
@@ -216,6 +217,20 @@ impl Metrics {
         m.registry
             .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("process_* names are not ours");
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "vaultgate_gateway_build_info",
+                "Always 1; the labels name the running build.",
+            ),
+            &["version", "commit"],
+        )
+        .expect("static metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("VAULTGATE_COMMIT")])
+            .set(1);
+        m.registry
+            .register(Box::new(build_info))
+            .expect("metric registered once");
         for reason in AUTH_FAILURE_REASONS {
             m.auth_failures.with_label_values(&[reason]);
         }

@@ -339,11 +339,8 @@ impl Gateway {
                 {
                     return Ok(Some(self.refuse_limited(s, ctx, l, None).await?));
                 }
-                let a = if self.backend.ready().await {
-                    Answer::json(200, &serde_json::json!({"status": "ready"}))
-                } else {
-                    Answer::error(503, "backend_unavailable", "the backend is not answering", None)
-                };
+                let (status, body) = crate::readiness::check(&self.backend, self.sessions.as_ref()).await;
+                let a = Answer::json(status, &body);
                 Ok(Some(self.answer(s, ctx, a).await?))
             }
             Route::Page | Route::SignInConfig | Route::SignInLogin | Route::SignInCallback | Route::SignInLocal => {

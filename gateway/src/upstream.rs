@@ -152,10 +152,19 @@ impl Backend {
         Error::create(UNRESOLVED, ErrorSource::Upstream, Some(why.into()), None)
     }
 
-    /// True when the backend answers `GET /healthz` with 200 within a second.
+    /// True when the backend answers `GET /readyz` with 200 within a second. A backend without
+    /// `/readyz` (the contract requires only `/healthz`, so it may answer 401 or 404) is asked
+    /// `GET /healthz` instead; a 503 from `/readyz` is final.
     pub async fn ready(&self) -> bool {
-        let url = format!("http://{}/healthz", self.addr);
-        matches!(self.probe.get(url).send().await, Ok(r) if r.status() == 200)
+        let url = format!("http://{}/readyz", self.addr);
+        match self.probe.get(url).send().await {
+            Ok(r) if r.status() == 200 => true,
+            Ok(r) if r.status().is_client_error() => {
+                let url = format!("http://{}/healthz", self.addr);
+                matches!(self.probe.get(url).send().await, Ok(r) if r.status() == 200)
+            }
+            _ => false,
+        }
     }
 }
 

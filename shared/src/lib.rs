@@ -4,6 +4,7 @@
 //! the signed identity assertion, the user-id rule, the JSON error body, and the
 //! configuration and logging helpers both binaries use.
 
+pub mod audit;
 pub mod config;
 pub mod error_body;
 pub mod exit;

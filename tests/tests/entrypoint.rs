@@ -196,4 +196,13 @@ fn space_mode_without_a_key_does_not_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("JWT_SECRET_KEY"), "{err}");
+    // The backend's audit key (required in space mode) was created with the data, private.
+    let key = data.path().join("audit-hash-key");
+    let meta = std::fs::metadata(&key).unwrap_or_else(|e| panic!("{}: {e}\n{err}", key.display()));
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    assert!(std::fs::read_to_string(&key).unwrap().trim().len() >= 32);
+    assert!(err.contains("AUDIT_HASH_KEY not set: created"), "{err}");
 }

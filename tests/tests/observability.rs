@@ -21,17 +21,23 @@ use vaultgate_tests::tokens::{TokenSpec, now};
 use vaultgate_tests::{Backend, DESIGN_METRICS, Gateway, Proc, client, free_port, tools, wait_ready};
 
 /// Metrics the code exports beyond the documented set (`DESIGN_METRICS`).
-const OTHER_EXPORTED: [&str; 3] = [
+const OTHER_EXPORTED: [&str; 8] = [
     "vaultgate_backend_http_requests_total",
     "vaultgate_backend_rejected_notes_total",
     "vaultgate_backend_rejected_requests_total",
+    "vaultgate_backend_http_request_duration_seconds",
+    "vaultgate_backend_index_bytes",
+    "vaultgate_backend_last_reindex_duration_seconds",
+    "vaultgate_gateway_build_info",
+    "vaultgate_backend_build_info",
 ];
 
 /// The histograms among them (stored as `_bucket`, `_sum`, `_count` series).
-const HISTOGRAMS: [&str; 3] = [
+const HISTOGRAMS: [&str; 4] = [
     "vaultgate_gateway_request_duration_seconds",
     "vaultgate_gateway_upstream_duration_seconds",
     "vaultgate_backend_tool_duration_seconds",
+    "vaultgate_backend_http_request_duration_seconds",
 ];
 
 fn repo() -> PathBuf {
@@ -413,6 +419,186 @@ fn metric_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The dashboard's JSON model.
+fn dashboard() -> Value {
+    serde_json::from_str(&read("grafana/dashboards/vaultgate.json")).expect("dashboard JSON")
+}
+
+/// The dashboard variable `name`.
+fn variable(dash: &Value, name: &str) -> Value {
+    dash["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("the dashboard has no variable ${name}"))
+}
+
+/// Every value of a `datasource` key in `v`, with where it was found.
+fn datasource_refs(v: &Value, at: &str, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let here = format!("{at}.{k}");
+                if k == "datasource" {
+                    out.push((here.clone(), x.clone()));
+                }
+                datasource_refs(x, &here, out);
+            }
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| datasource_refs(x, &format!("{at}[{i}]"), out)),
+        _ => {}
+    }
+}
+
+/// The selector every query must carry on every metric.
+const SCOPE: &str = r#"{job=~"$job",instance=~"$instance""#;
+
+/// Names of metrics (ours, `process_*`, `up`) in a PromQL expression, each with what follows.
+fn selectors(expr: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let word_start = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        let rest = &expr[i..];
+        let name_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..name_len];
+        if word_start
+            && name_len > 0
+            && (name.starts_with("vaultgate_") || name.starts_with("process_") || name == "up")
+        {
+            out.push((name.to_owned(), rest[name_len..].to_owned()));
+        }
+        i += name_len.max(1);
+    }
+    out
+}
+
+#[test]
+fn dashboard_is_portable_datasource_job_and_instance_are_variables() {
+    let dash = dashboard();
+    // $datasource picks any Prometheus datasource; $job and $instance come from it.
+    let ds = variable(&dash, "datasource");
+    assert_eq!(ds["type"], "datasource");
+    assert_eq!(ds["query"], "prometheus");
+    for name in ["job", "instance"] {
+        let v = variable(&dash, name);
+        assert_eq!(v["type"], "query", "${name}");
+        assert_eq!(v["datasource"]["uid"], "${datasource}", "${name}");
+        assert_eq!(v["includeAll"], true, "${name}");
+        assert_eq!(v["multi"], true, "${name}");
+    }
+    // Every panel and every target has a datasource, and it is the variable.
+    let panels: Vec<&Value> = dash["panels"].as_array().expect("panels").iter().collect();
+    for p in panels.iter().filter(|p| p["type"] != "row") {
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "panel {}", p["title"]);
+        for t in p["targets"].as_array().expect("targets") {
+            assert_eq!(t["datasource"]["uid"], "${datasource}", "a target of {}", p["title"]);
+        }
+    }
+    let mut refs = Vec::new();
+    datasource_refs(&dash, "$", &mut refs);
+    let drawn = panels.iter().filter(|p| p["type"] != "row").count();
+    assert!(refs.len() >= 2 * drawn, "{} datasource references", refs.len());
+    for (at, r) in &refs {
+        let uid = r.get("uid").unwrap_or(r);
+        assert!(
+            uid == "${datasource}" || (at.ends_with("templating.list[0].datasource") && r.is_null()),
+            "{at} hard-codes a datasource: {r}"
+        );
+    }
+    // No other uid anywhere but the dashboard's own.
+    let text = serde_json::to_string(&dash["panels"]).unwrap() + &serde_json::to_string(&dash["templating"]).unwrap();
+    for quoted in text.split("\"uid\":").skip(1) {
+        let value = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.split('"').next())
+            .unwrap_or(quoted);
+        assert_eq!(value, "${datasource}", "a hard-coded uid: {value}");
+    }
+    // Every metric of every query is scoped to the chosen jobs and instances.
+    let exprs = dashboard_exprs();
+    for e in &exprs {
+        for (name, after) in selectors(e) {
+            assert!(after.starts_with(SCOPE), "{name} in `{e}` lacks {SCOPE}…}}");
+        }
+    }
+    // Per-replica panels, the new metrics, and a trace link-out.
+    let per_replica = exprs
+        .iter()
+        .filter(|e| e.contains("by (instance") || e.contains("by (job, instance"))
+        .count();
+    assert!(per_replica >= 4, "only {per_replica} per-replica queries");
+    for m in [
+        "vaultgate_gateway_build_info",
+        "vaultgate_backend_build_info",
+        "vaultgate_backend_http_request_duration_seconds_bucket",
+        "vaultgate_backend_index_bytes",
+        "vaultgate_backend_last_reindex_duration_seconds",
+        "process_open_fds",
+        "process_max_fds",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(exprs.iter().any(|e| e.contains(m)), "no panel shows {m}");
+    }
+    let links = serde_json::to_string(&dash).unwrap();
+    assert!(
+        links.contains("${__field.labels.route}") && links.contains("${trace_id}") && links.contains("${traces}"),
+        "no trace link-out"
+    );
+    // Provisioned next to a datasource of another uid, every reference still resolves to it:
+    // nothing names the uid of the repository's own provisioning file.
+    let provisioning = read("grafana/provisioning/datasources/prometheus.yml");
+    let other = format!("prom-{}", uuid::Uuid::new_v4().simple());
+    let reprovisioned = provisioning.replace("uid: prometheus", &format!("uid: {other}"));
+    assert!(
+        reprovisioned.contains(&other),
+        "the provisioning file has no `uid: prometheus` line"
+    );
+    let resolved = serde_json::to_string(&dash).unwrap().replace("${datasource}", &other);
+    let resolved: Value = serde_json::from_str(&resolved).expect("the model stays JSON");
+    let mut refs = Vec::new();
+    datasource_refs(&resolved, "$", &mut refs);
+    for (at, r) in refs.iter().filter(|(_, r)| !r.is_null()) {
+        assert_eq!(
+            r["uid"],
+            other.as_str(),
+            "{at} does not follow the provisioned datasource"
+        );
+        assert_eq!(r["type"], "prometheus", "{at}");
+    }
+}
+
+/// The dashboard's queries with Grafana's variables replaced as Grafana would with "All"
+/// selected: `$job` and `$instance` by their `allValue`, intervals by a one-minute window.
+fn substituted_exprs() -> Vec<String> {
+    let dash = dashboard();
+    let all = |name: &str| {
+        variable(&dash, name)["allValue"]
+            .as_str()
+            .unwrap_or_else(|| panic!("${name} has no allValue"))
+            .to_owned()
+    };
+    let (job, instance) = (all("job"), all("instance"));
+    dashboard_exprs()
+        .iter()
+        .map(|e| {
+            e.replace("$__rate_interval", "1m")
+                .replace("$__interval", "1m")
+                .replace("$__range", "5m")
+                .replace("$job", &job)
+                .replace("$instance", &instance)
+        })
+        .collect()
+}
+
 #[test]
 fn dashboard_and_alerts_use_only_exported_metrics_and_cover_the_issue() {
     let exprs = dashboard_exprs();
@@ -540,10 +726,12 @@ fn compose_grafana_and_prometheus_agree() {
         .skip(1)
         .filter_map(|s| s.split('"').next())
         .collect();
+    // The dashboard's own uid, and datasources only through the $datasource variable (which
+    // finds the provisioned Prometheus whatever its uid).
     for uid in uids {
         assert!(
-            ["prometheus", "vaultgate", "-- Grafana --"].contains(&uid),
-            "the dashboard refers to datasource uid {uid:?}, not the provisioned one"
+            ["${datasource}", "vaultgate"].contains(&uid),
+            "the dashboard hard-codes datasource uid {uid:?}"
         );
     }
 }
@@ -837,6 +1025,25 @@ fn both_binaries_export_process_metrics() {
             text.contains("\nprocess_cpu_seconds_total "),
             "{who}: no process_cpu_seconds_total"
         );
+        // build_info: 1, with the crate version and a commit (hex, or "unknown" outside git).
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("vaultgate_{who}_build_info{{")))
+            .unwrap_or_else(|| panic!("{who}: no vaultgate_{who}_build_info in\n{text}"));
+        assert!(line.ends_with("} 1"), "{line}");
+        assert!(
+            line.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))),
+            "{line}"
+        );
+        let commit = line
+            .split("commit=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no commit label: {line}"));
+        assert!(
+            commit == "unknown" || (commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{line}"
+        );
     }
 }
 
@@ -976,16 +1183,39 @@ fn real_prometheus_scrapes_real_traffic_and_every_dashboard_query_has_data() {
         assert!(names.contains(&stored), "{stored} not in Prometheus: {names:?}");
     }
 
-    // Every dashboard query evaluates without error and returns data. Grafana's interval
-    // variables become a one-minute window, which a 1 s scrape fills within seconds.
-    let exprs: Vec<String> = dashboard_exprs()
-        .iter()
-        .map(|e| {
-            e.replace("$__rate_interval", "1m")
-                .replace("$__interval", "1m")
-                .replace("$__range", "5m")
-        })
-        .collect();
+    // The variables resolve against the real Prometheus: $job to both jobs, $instance to both
+    // targets of them (what Grafana's label_values() asks the series API).
+    let dash = dashboard();
+    let label_values = |label: &str, query: &str| -> Vec<String> {
+        let def = variable(&dash, query)["definition"]
+            .as_str()
+            .expect("definition")
+            .to_owned();
+        let selector = def
+            .strip_prefix("label_values(")
+            .and_then(|d| d.rsplit_once(','))
+            .map(|(sel, _)| sel.replace("$job", "vaultgate-.*"))
+            .expect("label_values(selector, label)");
+        let body: Value = client()
+            .get(format!("{}/api/v1/label/{label}/values", prom.url))
+            .query(&[("match[]", selector.as_str())])
+            .send()
+            .and_then(|r| r.json())
+            .expect("label values");
+        body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(label_values("job", "job"), ["vaultgate-backend", "vaultgate-gateway"]);
+    assert_eq!(label_values("instance", "instance").len(), 2);
+
+    // Every dashboard query evaluates without error and returns data, with the variables
+    // substituted as Grafana does ("All"), intervals a one-minute window (a 1 s scrape fills it
+    // within seconds).
+    let exprs = substituted_exprs();
     for e in &exprs {
         assert!(!e.contains('$'), "unknown Grafana variable in {e}");
         if let Err(err) = prom.query(e) {

@@ -206,10 +206,47 @@ fn internal_io(what: &str, e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal
 }
 
-/// Answers one authenticated `/api/…` request.
+/// The note a write names: `PUT`/`DELETE /api/notes/{path}` or `POST /api/notes/{path}/move`.
+fn written_note(method: &Method, path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/api/notes/")?;
+    let note = match *method {
+        Method::PUT | Method::DELETE => rest,
+        Method::POST => rest.strip_suffix("/move")?,
+        _ => return None,
+    };
+    Some(percent::decode(note, false).unwrap_or_default())
+}
+
+/// Answers one authenticated `/api/…` request; writes get an audit line, whatever their outcome.
 pub async fn route(app: &App, req: Request<Incoming>, identity: Identity, request_id: &str) -> Response<Body> {
-    match dispatch(app, req, identity.user).await {
-        Ok(r) => r,
+    let Some(note) = written_note(req.method(), req.uri().path()) else {
+        return answer(dispatch(app, req, identity.user).await, request_id).0;
+    };
+    let started = std::time::Instant::now();
+    let (method, route) = (
+        req.method().clone(),
+        crate::http::route_label(req.method(), req.uri().path()),
+    );
+    let ids = crate::audit::RequestIds::from_headers(req.headers());
+    let user = identity.user;
+    let (response, outcome) = answer(dispatch(app, req, user.clone()).await, request_id);
+    let call = crate::audit::Call {
+        user: Some(&user),
+        outcome,
+        duration: started.elapsed(),
+        ids: &ids,
+        path: (!note.is_empty()).then_some(note.as_str()),
+        new_path: None,
+    };
+    app.audit
+        .rest_write(&call, route, method.as_str(), response.status().as_u16());
+    response
+}
+
+/// The response for a dispatch result, and its outcome: `ok` or the error code.
+fn answer(result: Result<Response<Body>, Fail>, request_id: &str) -> (Response<Body>, &'static str) {
+    match result {
+        Ok(r) => (r, "ok"),
         Err(Fail::Service(e)) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut r = error(status, e.code(), &e.to_string(), request_id);
@@ -218,9 +255,9 @@ pub async fn route(app: &App, req: Request<Incoming>, identity: Identity, reques
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            r
+            (r, e.code())
         }
-        Err(Fail::Plain(status, code, msg)) => error(status, code, &msg, request_id),
+        Err(Fail::Plain(status, code, msg)) => (error(status, code, &msg, request_id), code),
     }
 }
 

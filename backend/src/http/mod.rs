@@ -40,12 +40,19 @@ pub struct App {
     pub max_body: usize,
     /// Exports being sent, one per user at a time.
     pub exports: Arc<crate::lifecycle::ExportsInFlight>,
+    /// Writes the audit lines of REST writes (MCP tools have their own handle).
+    pub audit: Arc<crate::audit::Auditor>,
+    /// `GET /readyz`.
+    pub readiness: Arc<crate::readiness::Readiness>,
 }
 
 /// The low-cardinality `route` label of `vaultgate_backend_http_requests_total`.
 pub fn route_label(method: &Method, path: &str) -> &'static str {
     if path == "/healthz" {
         return "healthz";
+    }
+    if path == "/readyz" {
+        return "readyz";
     }
     // MCP has one endpoint: any other path under it is a 404 like every unknown route, so
     // nothing reaches rmcp but what the gateway's MCP handling sends to `/mcp`.
@@ -76,7 +83,9 @@ pub fn route_label(method: &Method, path: &str) -> &'static str {
 impl App {
     /// Handles one request and counts it.
     pub async fn handle(self: Arc<Self>, mut req: Request<Incoming>) -> Response<Body> {
+        let started = std::time::Instant::now();
         let route = route_label(req.method(), req.uri().path());
+        let method = method_label(req.method());
         let request_id = req
             .headers()
             .get(REQUEST_ID)
@@ -86,6 +95,8 @@ impl App {
             .unwrap_or_default();
         let response = if route == "healthz" && req.method() == Method::GET {
             json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+        } else if route == "readyz" && req.method() == Method::GET {
+            admin::readyz(&self.readiness).await
         } else {
             match authenticate(&self.key, &self.metrics, req.headers(), &request_id) {
                 Err(e) => error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string(), &request_id),
@@ -106,7 +117,24 @@ impl App {
             .http_requests
             .with_label_values(&[route, response.status().as_str()])
             .inc();
+        self.metrics
+            .http_duration
+            .with_label_values(&[route, method])
+            .observe(started.elapsed().as_secs_f64());
         response
+    }
+}
+
+/// The low-cardinality `method` label of `vaultgate_backend_http_request_duration_seconds`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }
 

@@ -33,6 +33,7 @@ pub type McpService = StreamableHttpService<VaultTools, NeverSessionManager>;
 pub fn service(
     notes: Arc<NoteService>,
     bulkhead: Arc<Bulkhead>,
+    audit: Arc<crate::audit::Auditor>,
     allowed_hosts: Vec<String>,
     max_body: usize,
 ) -> McpService {
@@ -43,7 +44,7 @@ pub fn service(
         .with_allowed_hosts(allowed_hosts)
         .with_max_request_body_bytes(max_body);
     StreamableHttpService::new(
-        move || Ok(VaultTools::new(notes.clone(), bulkhead.clone())),
+        move || Ok(VaultTools::new(notes.clone(), bulkhead.clone(), audit.clone())),
         Arc::new(NeverSessionManager::default()),
         config,
     )
@@ -103,6 +104,14 @@ impl ServerHandler for VaultTools {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.clone();
+        // Arguments that do not parse never reach the tool: the audit line is written here.
+        let started = std::time::Instant::now();
+        let user = user_of(&context).ok();
+        let ids = context
+            .extensions
+            .get::<http::request::Parts>()
+            .map(|p| crate::audit::RequestIds::from_headers(&p.headers))
+            .unwrap_or_default();
         let mut response = self
             .tool_router
             .call(ToolCallContext::new(self, request, context))
@@ -127,6 +136,15 @@ impl ServerHandler for VaultTools {
                     .tool_calls
                     .with_label_values(&[label, "invalid_arguments"])
                     .inc();
+                let call = crate::audit::Call {
+                    user: user.as_ref(),
+                    outcome: "invalid_arguments",
+                    duration: started.elapsed(),
+                    ids: &ids,
+                    path: None,
+                    new_path: None,
+                };
+                self.audit.tool_call(&call, label);
             }
         }
         Ok(response)

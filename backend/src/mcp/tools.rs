@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use vaultgate_shared::{Identity, UserId};
 
+use crate::audit::{self, Auditor};
 use crate::bulkhead::{Bulkhead, Weight};
 use crate::service::{EditOp, IfMatch, NoteService, ServiceError, WriteRequest};
 
@@ -24,7 +25,18 @@ use crate::service::{EditOp, IfMatch, NoteService, ServiceError, WriteRequest};
 pub struct VaultTools {
     pub(crate) service: Arc<NoteService>,
     pub(crate) bulkhead: Arc<Bulkhead>,
+    pub(crate) audit: Arc<Auditor>,
     pub(crate) tool_router: ToolRouter<Self>,
+}
+
+/// The note paths a call names, for its audit line (hashed there, never written).
+type Named = [Option<String>; 2];
+
+/// A call that names no note.
+const NO_NOTE: Named = [None, None];
+
+fn note(path: &str) -> Named {
+    [Some(path.to_owned()), None]
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -139,10 +151,11 @@ pub fn failure(code: &str, message: &str) -> CallToolResult {
 }
 
 impl VaultTools {
-    pub fn new(service: Arc<NoteService>, bulkhead: Arc<Bulkhead>) -> Self {
+    pub fn new(service: Arc<NoteService>, bulkhead: Arc<Bulkhead>, audit: Arc<Auditor>) -> Self {
         Self {
             service,
             bulkhead,
+            audit,
             tool_router: Self::tool_router(),
         }
     }
@@ -152,12 +165,13 @@ impl VaultTools {
         &self,
         tool: &'static str,
         ctx: &RequestContext<RoleServer>,
+        named: Named,
         f: F,
     ) -> Result<CallToolResult, ErrorData>
     where
         F: FnOnce(&NoteService, &UserId) -> Result<Value, ServiceError> + Send + 'static,
     {
-        self.run_weighted(tool, Weight::Light, ctx, f).await
+        self.run_weighted(tool, Weight::Light, ctx, named, f).await
     }
 
     /// [`Self::run`] for a job of the given weight.
@@ -166,6 +180,7 @@ impl VaultTools {
         tool: &'static str,
         weight: Weight,
         ctx: &RequestContext<RoleServer>,
+        named: Named,
         f: F,
     ) -> Result<CallToolResult, ErrorData>
     where
@@ -173,9 +188,10 @@ impl VaultTools {
     {
         let started = Instant::now();
         let metrics = self.service.metrics().clone();
-        let result = match caller(ctx) {
+        let user = caller(ctx);
+        let result = match &user {
             None => failure("unauthorized", "this request carries no verified identity"),
-            Some(user) => match self.weighted(&user, weight, f).await {
+            Some(user) => match self.weighted(user, weight, f).await {
                 Ok(v) => answer(v),
                 Err(e) => failure(e.code(), &e.to_string()),
             },
@@ -191,10 +207,28 @@ impl VaultTools {
             "ok"
         };
         metrics.tool_calls.with_label_values(&[tool, outcome]).inc();
+        let duration = started.elapsed();
         metrics
             .tool_duration
             .with_label_values(&[tool])
-            .observe(started.elapsed().as_secs_f64());
+            .observe(duration.as_secs_f64());
+        let ids = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .map(|p| audit::RequestIds::from_headers(&p.headers))
+            .unwrap_or_default();
+        let [path, new_path] = &named;
+        self.audit.tool_call(
+            &audit::Call {
+                user: user.as_ref(),
+                outcome,
+                duration,
+                ids: &ids,
+                path: path.as_deref(),
+                new_path: new_path.as_deref(),
+            },
+            tool,
+        );
         Ok(result)
     }
 
@@ -259,7 +293,7 @@ impl VaultTools {
         Parameters(a): Parameters<ListArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run("list_notes", &ctx, move |s, u| {
+        self.run("list_notes", &ctx, NO_NOTE, move |s, u| {
             to_json(s.list(u, a.folder.as_deref(), a.limit, a.cursor.as_deref())?)
         })
         .await
@@ -281,8 +315,10 @@ impl VaultTools {
         Parameters(a): Parameters<PathArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run("read_note", &ctx, move |s, u| to_json(s.read(u, &a.path)?))
-            .await
+        self.run("read_note", &ctx, note(&a.path), move |s, u| {
+            to_json(s.read(u, &a.path)?)
+        })
+        .await
     }
 
     /// Create a note or replace its whole text. Use `title`, `tags` and `metadata` to set front
@@ -302,7 +338,7 @@ impl VaultTools {
         Parameters(a): Parameters<WriteArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run("write_note", &ctx, move |s, u| {
+        self.run("write_note", &ctx, note(&a.path), move |s, u| {
             let req = WriteRequest {
                 body: a.body,
                 title: a.title,
@@ -333,7 +369,7 @@ impl VaultTools {
         Parameters(a): Parameters<EditArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run("edit_note", &ctx, move |s, u| {
+        self.run("edit_note", &ctx, note(&a.path), move |s, u| {
             let w = s.edit(
                 u,
                 &a.path,
@@ -361,7 +397,8 @@ impl VaultTools {
         Parameters(a): Parameters<MoveArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run("move_note", &ctx, move |s, u| {
+        let named = [Some(a.path.clone()), Some(a.new_path.clone())];
+        self.run("move_note", &ctx, named, move |s, u| {
             to_json(s.move_note(u, &a.path, &a.new_path)?)
         })
         .await
@@ -381,7 +418,7 @@ impl VaultTools {
         Parameters(a): Parameters<PathArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run("delete_note", &ctx, move |s, u| {
+        self.run("delete_note", &ctx, note(&a.path), move |s, u| {
             s.delete(u, &a.path, None)?;
             Ok(json!({"deleted": a.path}))
         })
@@ -403,7 +440,7 @@ impl VaultTools {
         Parameters(a): Parameters<SearchArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_weighted("search_notes", Weight::Heavy, &ctx, move |s, u| {
+        self.run_weighted("search_notes", Weight::Heavy, &ctx, NO_NOTE, move |s, u| {
             let hits = s.search(
                 u,
                 &a.query,
@@ -429,7 +466,7 @@ impl VaultTools {
         Parameters(a): Parameters<PathArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_weighted("get_backlinks", Weight::Heavy, &ctx, move |s, u| {
+        self.run_weighted("get_backlinks", Weight::Heavy, &ctx, note(&a.path), move |s, u| {
             Ok(json!({"backlinks": s.backlinks(u, &a.path)?}))
         })
         .await
@@ -444,7 +481,7 @@ impl VaultTools {
         open_world_hint = false
     ))]
     async fn get_tags(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
-        self.run_weighted("get_tags", Weight::Heavy, &ctx, move |s, u| {
+        self.run_weighted("get_tags", Weight::Heavy, &ctx, NO_NOTE, move |s, u| {
             Ok(json!({"tags": s.tags(u)?}))
         })
         .await

@@ -38,6 +38,14 @@ pub trait SessionStore: Send + Sync {
     async fn list(&self, user: &UserId) -> Result<Vec<SessionInfo>, StateError>;
     /// Live sessions, approximately (for the gauge).
     fn active(&self) -> u64;
+    /// Which store this is (`memory`, `sqlite`, `redis`), as `/readyz` reports it.
+    fn store(&self) -> &'static str {
+        "memory"
+    }
+    /// Whether the store answers a trivial request now (for `/readyz`).
+    async fn health(&self) -> Result<(), StateError> {
+        Ok(())
+    }
 }
 
 /// One live session, as an operator sees it.

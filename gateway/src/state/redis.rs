@@ -422,6 +422,17 @@ impl SessionStore for RedisState {
     fn active(&self) -> u64 {
         self.active.load(Ordering::Relaxed)
     }
+
+    fn store(&self) -> &'static str {
+        NAME
+    }
+
+    async fn health(&self) -> Result<(), StateError> {
+        self.run("health", |mut c, _| async move {
+            redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
+        })
+        .await
+    }
 }
 
 #[async_trait]

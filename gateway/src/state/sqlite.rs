@@ -364,6 +364,18 @@ impl SessionStore for SqliteSessions {
     fn active(&self) -> u64 {
         self.mem.active()
     }
+
+    fn store(&self) -> &'static str {
+        NAME
+    }
+
+    async fn health(&self) -> Result<(), StateError> {
+        self.db
+            .run("health", |c| {
+                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())
+            })
+            .await
+    }
 }
 
 #[cfg(test)]
