@@ -16,4 +16,5 @@ pub mod precondition;
 pub mod reindex;
 pub mod server;
 pub mod service;
+pub mod trace;
 pub mod vault;

@@ -12,6 +12,8 @@ pub mod identity;
 pub mod jwt;
 pub mod logging;
 pub mod query;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 pub mod user;
 
 pub use error_body::ErrorBody;
