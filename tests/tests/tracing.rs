@@ -106,11 +106,20 @@ fn spans_cross_the_hop_and_carry_nothing_private() {
         .send()
         .expect("search");
     assert_eq!(rest.status(), 200);
+    // A refused request: its span says why.
+    let refused = client()
+        .post(&url)
+        .bearer_auth("not-a-valid-token")
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .expect("refused");
+    assert_eq!(refused.status(), 401);
 
     r.wait_for(Duration::from_secs(30), |s| {
         s.iter()
             .any(|s| s.name == "mcp.tool" && s.attr("mcp.tool.name") == Some("search_notes"))
-            && s.iter().filter(|s| s.name == "gateway.request").count() >= 4
+            && s.iter().filter(|s| s.name == "gateway.request").count() >= 5
     });
     stop(&mut backend, &mut gw);
     let spans = r.spans();
@@ -128,6 +137,23 @@ fn spans_cross_the_hop_and_carry_nothing_private() {
         .len()
             == 1,
         "the legacy initialize has its span"
+    );
+    let refusal = find(&spans, |s| {
+        s.name == "gateway.request" && s.attr("http.response.status_code") == Some("401")
+    });
+    assert_eq!(refusal.len(), 1, "{spans:#?}");
+    assert!(
+        refusal[0].attr("vaultgate.refusal").is_some_and(|r| !r.is_empty()),
+        "{:?}",
+        refusal[0]
+    );
+    assert!(
+        !spans.iter().any(|s| s.parent_span_id == refusal[0].span_id),
+        "a refused request never reaches the backend"
+    );
+    assert!(
+        spans.iter().all(|s| s.attr("enduser.id").is_none()),
+        "no user id unless OTEL_RECORD_USER=true"
     );
     for step in ["note.write", "index.update", "index.query", "reconcile"] {
         assert!(
@@ -202,6 +228,8 @@ fn spans_cross_the_hop_and_carry_nothing_private() {
         .find(|l| l["mcp_method"] == "tools/call")
         .expect("an MCP line");
     assert_eq!(mcp_line["route"], "mcp");
+    assert!(mcp_line["bytes_out"].as_u64().is_some_and(|n| n > 0), "{mcp_line}");
+    assert!(mcp_line["bytes_in"].as_u64().is_some_and(|n| n > 0), "{mcp_line}");
     let trace_id = mcp_line["trace_id"].as_str().expect("a trace id");
     assert!(
         spans.iter().any(|s| s.trace_id == trace_id),
@@ -216,7 +244,11 @@ fn client_trace_is_linked_by_default_and_continued_when_trusted() {
     for trusted in [false, true] {
         let r = Receiver::start();
         let trust = if trusted { "true" } else { "false" };
-        let (mut backend, mut gw) = start(Some(&r), &[("OTEL_TRUST_CLIENT_TRACE", trust)]);
+        // The trusting gateway also opts into recording the user id.
+        let (mut backend, mut gw) = start(
+            Some(&r),
+            &[("OTEL_TRUST_CLIENT_TRACE", trust), ("OTEL_RECORD_USER", trust)],
+        );
         let token = gw.token(USER);
         // Modern: the header.
         let resp = client()
@@ -266,6 +298,7 @@ fn client_trace_is_linked_by_default_and_continued_when_trusted() {
             assert_eq!(call.attr("vaultgate.client_trace"), Some("continued"));
             assert_eq!(init_span.trace_id, "0af7651916cd43dd8448eb211c80319c");
             assert_eq!(init_span.parent_span_id, "b7ad6b7169203331");
+            assert_eq!(call.attr("enduser.id"), Some(USER), "OTEL_RECORD_USER=true");
         } else {
             assert_ne!(call.trace_id, CLIENT_TRACE, "not continued: {call:?}");
             assert!(call.parent_span_id.is_empty(), "a root span: {call:?}");
@@ -273,6 +306,7 @@ fn client_trace_is_linked_by_default_and_continued_when_trusted() {
             assert_eq!(call.attr("vaultgate.client_trace"), Some("linked"));
             assert_ne!(init_span.trace_id, "0af7651916cd43dd8448eb211c80319c");
             assert_eq!(init_span.links.len(), 1);
+            assert_eq!(call.attr("enduser.id"), None);
         }
         // Either way the backend continues the gateway's trace, never the client's headers.
         assert_hop(&spans, &call, "get_tags");
