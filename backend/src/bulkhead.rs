@@ -188,7 +188,9 @@ impl Bulkhead {
             .map_err(|_| self.refuse(Refusal::PoolFull))?;
         let slot: InterruptSlot = Arc::default();
         let job_slot = slot.clone();
+        let span = crate::trace::current();
         let handle = tokio::task::spawn_blocking(move || {
+            let _span = span.entered();
             // `mine` too: while a job runs, its user's entry must not be forgotten (a fresh entry
             // would let the user start more jobs beside it), even after the caller stopped waiting.
             let _slots = (user_slot, thread, mine);

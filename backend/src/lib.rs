@@ -18,4 +18,5 @@ pub mod readiness;
 pub mod reindex;
 pub mod server;
 pub mod service;
+pub mod trace;
 pub mod vault;

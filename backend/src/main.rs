@@ -9,7 +9,11 @@ use vaultgate_shared::exit::{self, Failure};
 
 fn main() -> ExitCode {
     let cli: Cli = vaultgate_shared::config::parse();
-    vaultgate_shared::logging::init(cli.log_format);
+    // Dropped last, after the command: exports the spans still buffered.
+    let _telemetry = match vaultgate_shared::logging::init_traced(cli.log_format, "vaultgate-backend") {
+        Ok(t) => t,
+        Err(e) => return fail(Failure::Config, &e),
+    };
     let settings = match cli.settings() {
         Ok(s) => s,
         Err(e) => return fail(e.failure(), &e),

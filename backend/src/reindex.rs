@@ -104,6 +104,7 @@ fn bar(len: u64, show: bool) -> ProgressBar {
 /// (an unreadable file or database) is logged and counted, not fatal: it must not keep the
 /// backend from starting for everyone else. When every user fails, the first error is returned.
 pub fn reconcile(vault: &Vault, index: &Index) -> Result<Stats, ReindexError> {
+    let _span = crate::trace::step("reconcile");
     let users = vault.users()?;
     for u in index.users().map_err(io_err("listing", index.dir()))? {
         if users.binary_search(&u).is_err() {
@@ -230,6 +231,7 @@ const BULK_OFF: &str = "INSERT INTO notes_fts(notes_fts, rank) VALUES('hashsize'
 /// Rebuilds one user's database in place, in one transaction (the backend may be running:
 /// its searches see the old rows until the commit, then the new ones).
 pub fn rebuild_user(vault: &Vault, index: &Index, user: &UserId, progress: bool) -> Result<usize, ReindexError> {
+    let _span = crate::trace::step("rebuild");
     let files: Vec<NotePath> = vault.walk(user)?.into_iter().map(|(p, _)| p).collect();
     let bar = bar(files.len() as u64, progress);
     let mut loaded = Vec::with_capacity(files.len());
@@ -257,6 +259,7 @@ pub fn rebuild_user(vault: &Vault, index: &Index, user: &UserId, progress: bool)
 /// Databases of users without a vault folder are deleted. Refused while anything (a running
 /// backend) has the index open.
 pub fn rebuild_all(vault: &Vault, database_path: &Path, progress: bool) -> Result<usize, ReindexError> {
+    let _span = crate::trace::step("rebuild");
     let dir = index::index_dir(database_path);
     let lock = index::lock_file(&dir)?;
     match lock.try_lock() {

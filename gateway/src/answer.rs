@@ -18,6 +18,8 @@ pub const JSONRPC_GATEWAY_ERROR: i64 = -32001;
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
+    /// The error code of an error answer (the refusal reason traces record).
+    pub code: Option<&'static str>,
     headers: Vec<(&'static str, String)>,
     body: Bytes,
 }
@@ -32,14 +34,15 @@ impl Answer {
     pub fn raw(status: u16, content_type: &str, body: Bytes) -> Self {
         Self {
             status,
+            code: None,
             headers: vec![("content-type", content_type.to_owned())],
             body,
         }
     }
 
     /// An error: the shared error body, or a JSON-RPC error object when `rpc` says this is `/mcp`.
-    pub fn error(status: u16, code: &str, message: &str, rpc: Option<&serde_json::Value>) -> Self {
-        match rpc {
+    pub fn error(status: u16, code: &'static str, message: &str, rpc: Option<&serde_json::Value>) -> Self {
+        let mut a = match rpc {
             Some(id) => Self::json(
                 status,
                 &serde_json::json!({
@@ -53,7 +56,9 @@ impl Answer {
                 "application/json",
                 Bytes::from(ErrorBody::new(code, message).to_json()),
             ),
-        }
+        };
+        a.code = Some(code);
+        a
     }
 
     /// 401 for a request that sent no credential: `WWW-Authenticate: Bearer realm="vaultgate"`

@@ -285,6 +285,11 @@ pub struct Settings {
     #[arg(long, env = "MCP_SNIFF_MAX_BYTES", default_value_t = 64 * 1024)]
     pub mcp_sniff_max_bytes: usize,
 
+    /// One JSON line per request on stderr (method, route label, status, duration, bytes, request
+    /// and trace id, client address class; never the path, query, address or token).
+    #[arg(long, env = "ACCESS_LOG", default_value_t = false, action = clap::ArgAction::Set)]
+    pub access_log: bool,
+
     /// Seconds to let in-flight requests finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     pub shutdown_grace_secs: u64,

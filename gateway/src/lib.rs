@@ -3,6 +3,7 @@
 //! headers and forwards to the backend with a signed identity assertion. It knows
 //! nothing about notes.
 
+pub mod access_log;
 pub mod admin;
 pub mod answer;
 pub mod audit;
@@ -16,6 +17,7 @@ pub mod origin;
 pub mod proxy;
 pub mod ratelimit;
 pub mod readiness;
+pub mod request_trace;
 pub mod resource_metadata;
 pub mod route_rules;
 pub mod routes;

@@ -13,7 +13,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli: Cli = vaultgate_shared::config::parse();
-    vaultgate_shared::logging::init(cli.settings.log_format);
+    // Traces are for the server; the one-shot commands only log. Dropped last: flushes spans.
+    let _telemetry = if matches!(cli.command, None | Some(Command::Serve)) {
+        match vaultgate_shared::logging::init_traced(cli.settings.log_format, "vaultgate-gateway") {
+            Ok(t) => t,
+            Err(e) => return fail(Failure::Config, &e),
+        }
+    } else {
+        vaultgate_shared::logging::init(cli.settings.log_format);
+        None
+    };
     match cli.command.unwrap_or(Command::Serve) {
         Command::MintToken(args) => {
             let key = match cli.settings.mint_key() {

@@ -24,6 +24,7 @@ use crate::identity::{self, IdentitySigner};
 use crate::metrics::{HttpMethod, Metrics};
 use crate::origin::Origins;
 use crate::ratelimit::{Limited, NearLimit, RateLimiter};
+use crate::request_trace::RequestTrace;
 use crate::resource_metadata::{self, ResourceMetadata};
 use crate::route_rules::RouteRules;
 use crate::routes::Route;
@@ -62,6 +63,8 @@ pub struct Gateway {
     pub resource_metadata: Option<ResourceMetadata>,
     /// The public listener's port (the local sign-in checks the request's `Host` against it).
     pub listen_port: u16,
+    /// `ACCESS_LOG`: one JSON line per request on stderr.
+    pub access_log: bool,
 }
 
 /// What one MCP request is.
@@ -95,6 +98,8 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     /// The user's bucket is nearly spent: its RateLimit fields go on the response.
     near_limit: Option<NearLimit>,
+    /// The request's trace spans (none when tracing is off).
+    trace: RequestTrace,
 }
 
 impl RequestCtx {
@@ -122,6 +127,9 @@ enum BodyError {
 impl Gateway {
     /// Writes a local answer and stops the request.
     async fn answer(&self, s: &mut Session, ctx: &RequestCtx, mut a: Answer) -> pingora::Result<bool> {
+        if let Some(code) = a.code {
+            ctx.trace.refused(code);
+        }
         if let Some(near) = ctx.near_limit.filter(|_| a.status != 429) {
             for (name, value) in near.headers() {
                 a = a.header(name, value);
@@ -178,6 +186,7 @@ impl Gateway {
     }
 
     async fn refuse_auth(&self, s: &mut Session, ctx: &mut RequestCtx, f: AuthFailure) -> pingora::Result<bool> {
+        ctx.trace.refused(f.reason);
         if let Some(limited) = f.limited {
             // Over its budget of remote token checks: nothing was asked, nothing else to count.
             return self.refuse_limited(s, ctx, limited, None).await;
@@ -265,6 +274,7 @@ impl Gateway {
         reason: &'static str,
     ) -> pingora::Result<bool> {
         self.metrics.session_rejections.with_label_values(&[reason]).inc();
+        ctx.trace.refused(reason);
         let event = if reason == "wrong_user" {
             "session_hijack_attempt"
         } else {
@@ -445,6 +455,7 @@ impl Gateway {
                 Err(BodyError::Io(e)) => return Err(e),
             };
             let peek = RpcPeek::parse(&body);
+            ctx.trace.body(&body);
             let is_init = peek.is_initialize();
             if let Some(m) = ctx.mcp.as_mut() {
                 m.method = RpcMethod::of(peek.method.as_deref());
@@ -560,6 +571,7 @@ impl ProxyHttp for Gateway {
             body_read: false,
             upstream_started: None,
             near_limit: None,
+            trace: RequestTrace::default(),
         }
     }
 
@@ -574,6 +586,7 @@ impl ProxyHttp for Gateway {
             r => r,
         };
         ctx.method = HttpMethod::of(&req.method);
+        ctx.trace = RequestTrace::start(req, ctx.route, ctx.method);
         ctx.request_id = new_request_id();
         ctx.client_request_id = client_request_id(req);
         ctx.peer = s.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
@@ -638,6 +651,7 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_peer(&self, s: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
         ctx.upstream_started = Some(Instant::now());
+        ctx.trace.upstream();
         let streaming = ctx.route == Route::Mcp && s.req_header().method == http::Method::GET;
         self.backend.peer(streaming).await
     }
@@ -650,6 +664,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         identity::strip_client_identity(up);
+        ctx.trace.inject(up)?;
         if ctx.route == Route::Public {
             // A public path carries no identity, even when the client sent a token.
             return identity::inject_anonymous(up, &ctx.request_id);
@@ -687,6 +702,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         resp.remove_header(&MCP_SESSION_ID);
+        ctx.trace.upstream_done(resp.status.as_u16());
         let mint = ctx.mcp.as_ref().is_some_and(|m| m.mint_session) && resp.status == 200;
         if let (true, Some(user)) = (mint, ctx.user.clone()) {
             match self.sessions.create(&user).await {
@@ -727,6 +743,7 @@ impl ProxyHttp for Gateway {
         let code = match (UpstreamFailure::classify(e), e.etype()) {
             (Some(f), _) => {
                 self.metrics.upstream_errors.with_label_values(&[f.kind()]).inc();
+                ctx.trace.upstream_failed(f.kind());
                 tracing::warn!(kind = f.kind(), error = %e, request_id = %ctx.rid(), "backend request failed");
                 f.status()
             }
@@ -768,6 +785,23 @@ impl ProxyHttp for Gateway {
             .observe_request(ctx.route, ctx.method, status, ctx.started.elapsed());
         if let Some(m) = &ctx.mcp {
             self.metrics.count_mcp(m.era, m.method);
+        }
+        ctx.trace
+            .finish(s.req_header(), status, ctx.mcp.as_ref(), ctx.user.as_ref());
+        if self.access_log {
+            crate::access_log::Entry {
+                method: ctx.method.label(),
+                route: ctx.route.label(),
+                status,
+                duration: ctx.started.elapsed(),
+                bytes_in: s.body_bytes_read(),
+                bytes_out: s.body_bytes_sent(),
+                request_id: ctx.rid(),
+                trace_id: ctx.trace.trace_id(),
+                client: ctx.client_ip,
+                mcp_method: ctx.mcp.as_ref().map(|m| m.method.label()),
+            }
+            .write();
         }
     }
 }

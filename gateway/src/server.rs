@@ -116,6 +116,7 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
             ResourceMetadata::new(&resolved.public_url, issuer, &["openid", "profile"])
         }),
         listen_port: resolved.port,
+        access_log: settings.access_log,
     };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -198,5 +199,7 @@ pub fn run(settings: &Settings, resolved: &Resolved) -> Result<(), StartError> {
         public_url = %resolved.public_url,
         "vaultgate gateway starting"
     );
-    server.run_forever()
+    // `run`, not `run_forever` (which exits the process): `main` still has the trace spans to flush.
+    server.run(pingora::server::RunArgs::default());
+    Ok(())
 }

@@ -14,6 +14,8 @@ pub mod jwt;
 pub mod logging;
 pub mod mcp;
 pub mod query;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 pub mod user;
 
 pub use error_body::ErrorBody;

@@ -8,6 +8,7 @@
 pub mod echo;
 pub mod mcp;
 pub mod oidc;
+pub mod otlp;
 pub mod redis;
 pub mod serve;
 pub mod tokens;

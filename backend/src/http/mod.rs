@@ -81,8 +81,20 @@ pub fn route_label(method: &Method, path: &str) -> &'static str {
 }
 
 impl App {
-    /// Handles one request and counts it.
+    /// Handles one request inside its trace span (when tracing is on).
     pub async fn handle(self: Arc<Self>, mut req: Request<Incoming>) -> Response<Body> {
+        if !vaultgate_shared::telemetry::enabled() {
+            return self.serve(req).await;
+        }
+        let route = route_label(req.method(), req.uri().path());
+        let span = crate::trace::request(&mut req, route);
+        let response = tracing::Instrument::instrument(self.serve(req), span.clone()).await;
+        crate::trace::finish(&span, response.status().as_u16());
+        response
+    }
+
+    /// Handles one request and counts it.
+    async fn serve(self: Arc<Self>, mut req: Request<Incoming>) -> Response<Body> {
         let started = std::time::Instant::now();
         let route = route_label(req.method(), req.uri().path());
         let method = method_label(req.method());

@@ -327,6 +327,7 @@ impl Index {
 
     /// Runs `f` on a reader connection of `user`'s database.
     pub fn read<T>(&self, user: &UserId, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let _span = crate::trace::step("index.query");
         let h = self.handle(user)?;
         let conn = h.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
         let conn = match conn {
@@ -352,6 +353,7 @@ impl Index {
         user: &UserId,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
+        let _span = crate::trace::step("index.update");
         let h = self.handle(user)?;
         let mut conn = h.writer.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction()?;

@@ -188,10 +188,11 @@ impl VaultTools {
     {
         let started = Instant::now();
         let metrics = self.service.metrics().clone();
+        let span = crate::trace::tool(ctx.extensions.get::<http::request::Parts>(), tool);
         let user = caller(ctx);
         let result = match &user {
             None => failure("unauthorized", "this request carries no verified identity"),
-            Some(user) => match self.weighted(user, weight, f).await {
+            Some(user) => match tracing::Instrument::instrument(self.weighted(user, weight, f), span.clone()).await {
                 Ok(v) => answer(v),
                 Err(e) => failure(e.code(), &e.to_string()),
             },
@@ -207,6 +208,7 @@ impl VaultTools {
             "ok"
         };
         metrics.tool_calls.with_label_values(&[tool, outcome]).inc();
+        crate::trace::outcome(&span, outcome);
         let duration = started.elapsed();
         metrics
             .tool_duration

@@ -110,6 +110,7 @@ impl Vault {
     /// Writes the note atomically: temp file in the same directory, fsync, rename, fsync directory.
     /// Once this returns, the content survives a crash.
     pub fn write(&self, user: &UserId, path: &NotePath, bytes: &[u8]) -> Result<FileStamp, VaultError> {
+        let _span = crate::trace::step("note.write");
         let file = self.locate(user, path)?;
         let dir = file.parent().ok_or(PathError::Escapes)?.to_path_buf();
         let created = create_dirs(&dir).map_err(io_err(format!("creating the folder of '{path}'")))?;
