@@ -14,6 +14,7 @@ pub mod notes;
 pub mod percent;
 pub mod precondition;
 pub mod reindex;
+pub mod render;
 pub mod server;
 pub mod service;
 pub mod vault;

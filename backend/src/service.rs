@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::notes::limits::{MAX_KEYS, MAX_TAGS};
 use crate::notes::{self, NoteError, frontmatter};
 pub use crate::precondition::IfMatch;
+use crate::render::{self, RenderRefusal};
 use crate::vault::{Folder, NotePath, PathError, Vault, VaultError};
 
 /// Largest page of `list_notes`.
@@ -342,6 +343,26 @@ impl NoteService {
             content,
             links,
         })
+    }
+
+    /// Renders `content` as sanitised HTML (see [`crate::render`]), its wikilinks resolved as
+    /// written in the note at `raw_path` (at the vault root without one), exactly as backlinks
+    /// resolve them. `Ok(Err(_))`: not rendered, being too large or too complex.
+    pub fn render(
+        &self,
+        user: &UserId,
+        raw_path: Option<&str>,
+        content: &str,
+    ) -> Result<Result<String, RenderRefusal>, ServiceError> {
+        let path = raw_path.map(|p| self.note_path(user, p)).transpose()?;
+        let folder = path.as_ref().map_or("", NotePath::folder);
+        let out = render::render(render::body_of(content), path.as_ref().map(NotePath::as_str), |keys| {
+            self.query(user, |c| index::links::resolve_links(c, user.as_str(), folder, keys))
+        })?;
+        if let Err(r) = &out {
+            tracing::info!(user = %user, reason = r.reason(), "note not rendered as HTML");
+        }
+        Ok(out)
     }
 
     /// Lists notes in path order, `limit` at a time; pass `next_cursor` back as `cursor`.
@@ -802,7 +823,12 @@ mod tests {
         let order: Vec<&str> = hits.iter().map(|h| h.path.as_str()).collect();
         assert_eq!(order, ["titled.md", "dense.md", "passing.md"]);
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "{hits:?}");
-        assert!(hits[1].snippet.contains("<mark>tomato</mark>"), "{}", hits[1].snippet);
+        assert!(
+            hits[1].snippet_html.contains("<mark>tomato</mark>"),
+            "{}",
+            hits[1].snippet_html
+        );
+        assert!(!hits[1].snippet.contains('<'), "{}", hits[1].snippet);
         // limit keeps the best, not the worst
         let top = s.search(&u, "tomato", &[], None, Some(1)).unwrap();
         assert_eq!(top[0].path, "titled.md");

@@ -2,7 +2,8 @@
 //!
 //! `GET /api/notes?folder=&limit=&cursor=`, `GET|PUT|DELETE /api/notes/{path}`,
 //! `POST /api/notes/{path}/move`, `GET /api/search?q=&tags=&folder=&limit=`, `GET /api/tags`,
-//! `GET /api/backlinks/{path}`, `GET /api/me`, `GET /api/export` (the vault as a zip). Note answers carry an `ETag` (the note's hash);
+//! `GET /api/backlinks/{path}`, `GET /api/me`, `GET /api/export` (the vault as a zip),
+//! `POST /api/render` (a draft as HTML); `?format=html` on a note read adds its HTML. Note answers carry an `ETag` (the note's hash);
 //! `If-Match` on PUT and DELETE turns a stale write into 412.
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -139,6 +140,53 @@ fn if_match(req: &Request<Incoming>) -> Result<Option<IfMatch>, Fail> {
 #[derive(Deserialize)]
 struct MoveBody {
     new_path: String,
+}
+
+/// `POST /api/render`'s body.
+#[derive(Deserialize)]
+struct RenderBody {
+    content: String,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+/// The largest `POST /api/render` body read: the render cap with room for JSON escapes.
+const RENDER_BODY_MAX: usize = crate::render::MAX_RENDER_BYTES * 6 + 4096;
+
+/// `?format=` of a note read: `true` for `html`.
+fn wants_html(q: &Query) -> Result<bool, Fail> {
+    match param(q, "format") {
+        None | Some("json") => Ok(false),
+        Some("html") => Ok(true),
+        Some(_) => Err(bad("format must be 'html' or 'json'")),
+    }
+}
+
+/// `POST /api/render`: a draft as sanitised HTML, for the editor's preview.
+async fn render_draft(app: &App, req: Request<Incoming>, user: UserId) -> Result<Response<Body>, Fail> {
+    let body: RenderBody = read_json(req, RENDER_BODY_MAX).await?;
+    if body.content.len() > crate::render::MAX_RENDER_BYTES {
+        return Err(Fail::Plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            crate::render::RenderRefusal::TooLarge.to_string(),
+        ));
+    }
+    let out = blocking(app, &user, move |s, user| {
+        s.render(user, body.path.as_deref(), &body.content)
+    })
+    .await?;
+    match out {
+        Ok(html) => Ok(json_response(StatusCode::OK, &json!({"html": html}))),
+        Err(r @ crate::render::RenderRefusal::TooLarge) => {
+            Err(Fail::Plain(StatusCode::PAYLOAD_TOO_LARGE, "too_large", r.to_string()))
+        }
+        Err(r @ crate::render::RenderRefusal::TooComplex) => Err(Fail::Plain(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_complex",
+            r.to_string(),
+        )),
+    }
 }
 
 /// How long an export waits for its client to read the next chunk before it is abandoned.
@@ -281,6 +329,12 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
             .await?;
             return Ok(json_response(StatusCode::OK, &json!({"results": hits})));
         }
+        "/api/render" => {
+            if method != Method::POST {
+                return Err(not_allowed());
+            }
+            return render_draft(app, req, user).await;
+        }
         "/api/tags" => {
             if method != Method::GET {
                 return Err(not_allowed());
@@ -317,9 +371,23 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
     let path = percent::decode(rest, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
     match method {
         Method::GET => {
-            let note = blocking(app, &user, move |s, user| s.read(user, &path)).await?;
+            let html = wants_html(&query(&req)?)?;
+            let (note, rendered) = blocking(app, &user, move |s, user| {
+                let note = s.read(user, &path)?;
+                let rendered = if html {
+                    s.render(user, Some(&note.path), &note.content)?.ok()
+                } else {
+                    None
+                };
+                Ok((note, rendered))
+            })
+            .await?;
             let hash = note.hash.clone();
-            Ok(with_etag(json_response(StatusCode::OK, &note), &hash))
+            let mut v = serde_json::to_value(&note).unwrap_or(Value::Null);
+            if let Some(h) = rendered {
+                v["html"] = Value::String(h);
+            }
+            Ok(with_etag(json_response(StatusCode::OK, &v), &hash))
         }
         Method::PUT => {
             let header_match = if_match(&req)?;

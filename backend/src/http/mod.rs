@@ -58,6 +58,8 @@ pub fn route_label(method: &Method, path: &str) -> &'static str {
         "/api/tags" => return "api_tags",
         "/api/me" => return "api_me",
         "/api/export" => return "api_export",
+        "/api/render" => return "api_render",
+        "/api/import" => return "api_import",
         _ => {}
     }
     if let Some(rest) = path.strip_prefix("/api/notes/") {
