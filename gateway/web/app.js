@@ -9,7 +9,7 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   me: null, config: null, token: null, notes: [], tags: [], current: null, editing: null,
-  dirty: false, client: 'claudecode', route: null, framed: false, signinPending: false,
+  dirty: false, client: 'claudecode', route: null, saidAt: 0, framed: false, signinPending: false,
 };
 const TOKEN_KEY = 'vaultgate.token';
 const RECENT_KEY = 'vaultgate.recent';
@@ -59,6 +59,7 @@ function say(message, isError) {
   const s = $('status');
   s.textContent = message || '';
   s.classList.toggle('error', !!isError);
+  state.saidAt = Date.now();
 }
 
 function failed(e) {
@@ -419,6 +420,8 @@ async function route() {
   if (!state.me) return;
   const r = parseRoute();
   state.route = r;
+  // A message outlives the navigation that follows it ("Saved", "Deleted"), not the next one.
+  if (Date.now() - state.saidAt > 1500) say('');
   if (r.kind !== 'edit' && r.kind !== 'new') { state.editing = null; setDirty(false); }
   renderFolders();
   switch (r.kind) {
@@ -488,9 +491,14 @@ function renderNote() {
   showView('view-note');
   $('note-title').textContent = n.title || n.path;
   document.title = `${n.title || n.path} · vaultgate`;
-  $('note-meta').textContent = `${n.path} · ${n.size} bytes · changed ${n.modified}`;
+  const changed = new Date(n.modified);
+  $('note-meta').textContent = `${n.path} · ${n.size} bytes · changed ${isNaN(changed) ? n.modified : changed.toLocaleString()}`;
   $('note-tags').replaceChildren(...(n.tags || []).map((t) => link(hashFor('tag', t), '#' + t, { class: 'tag' })));
   showHtml($('note-body'), n.html, n.body);
+  // A note that starts with its own title as a heading shows it once (the page's heading stays
+  // for screen readers and focus).
+  const first = $('note-body').firstElementChild;
+  $('note-title').classList.toggle('visually-hidden', !!first && first.nodeName === 'H1' && first.textContent.trim() === (n.title || '').trim());
   renderOutgoing(n);
   $('note-title').focus({ preventScroll: false });
 }
@@ -526,7 +534,7 @@ function scrub(root, prefix) {
     if (node.hasAttribute('name')) node.removeAttribute('name');
     for (const attr of Array.from(node.attributes)) {
       const name = attr.name.toLowerCase();
-      if (name.startsWith('on') || name === 'style' || name === 'srcdoc' || name === 'formaction') { node.removeAttribute(attr.name); continue; }
+      if (name.startsWith('on') || ['style', 'srcdoc', 'formaction', 'srcset', 'background', 'ping'].includes(name)) { node.removeAttribute(attr.name); continue; }
       if ((name === 'href' || name === 'src' || name === 'xlink:href' || name === 'action') && !safeUrl(attr.value, name === 'src')) node.removeAttribute(attr.name);
     }
     if (node.nodeName === 'A' && node.hasAttribute('href')) {
@@ -540,12 +548,15 @@ function scrub(root, prefix) {
 
 function decodeURIComponentSafe(s) { try { return decodeURIComponent(s); } catch (_) { return s; } }
 
+// Links: http(s), mailto, in-page. Images: absolute https or inline data only (a relative path
+// names a vault attachment, which is not served; the CSP would refuse plain http).
 function safeUrl(value, image) {
   const v = value.trim();
-  if (v.startsWith('#')) return !image;
+  if (image) return /^https:\/\//i.test(v) || /^data:image\/(png|gif|jpeg|webp);/i.test(v);
+  if (v.startsWith('#')) return true;
   try {
     const u = new URL(v, location.href);
-    return u.protocol === 'https:' || u.protocol === 'http:' || (!image && u.protocol === 'mailto:') || (image && u.protocol === 'data:' && /^data:image\/(png|gif|jpeg|webp);/i.test(v));
+    return u.protocol === 'https:' || u.protocol === 'http:' || u.protocol === 'mailto:';
   } catch (_) { return false; }
 }
 
