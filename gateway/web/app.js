@@ -145,7 +145,8 @@ async function adoptSession(ev) {
 // In the tab a framed page opened: give that page the session, then say where to go.
 async function handOver() {
   let opener = null;
-  try { opener = window.opener && !state.framed ? window.opener : null; } catch (_) { opener = null; }
+  // Only a page of this origin gets it: reading another origin's location throws.
+  try { opener = window.opener && !state.framed && window.opener.location.origin === location.origin ? window.opener : null; } catch (_) { opener = null; }
   if (!opener) return;
   try {
     const t = (await call('POST', '/api/auth/token')).data;
