@@ -6,6 +6,7 @@ pub mod bulkhead;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod import;
 pub mod index;
 pub mod lifecycle;
 pub mod mcp;

@@ -118,6 +118,9 @@ pub async fn run(settings: Settings, key: IdentityKey) -> Result<(), StartError>
         mcp: crate::mcp::service(notes, bulkhead, settings.allowed_hosts.clone(), max_body),
         max_body,
         exports: Arc::default(),
+        imports: Arc::default(),
+        import_max_bytes: settings.import_max_bytes,
+        import_max_entries: settings.import_max_entries,
     });
     let listener = TcpListener::bind(settings.listen)
         .await

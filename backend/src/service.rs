@@ -194,11 +194,20 @@ pub struct NoteService {
 
 /// What a user's vault holds, for the quotas.
 #[derive(Debug, Clone, Default)]
-struct Usage {
+pub(crate) struct Usage {
     notes: u64,
     bytes: u64,
     /// Every folder that holds a note, directly or below it.
     folders: HashSet<String>,
+}
+
+impl Usage {
+    /// Counts a note of `size` bytes written at `path`, replacing one of `old` bytes if any.
+    pub(crate) fn add(&mut self, path: &NotePath, old: Option<u64>, size: u64) {
+        self.notes += u64::from(old.is_none());
+        self.bytes = self.bytes.saturating_sub(old.unwrap_or(0)) + size;
+        self.folders.extend(ancestors(path.folder()).map(str::to_owned));
+    }
 }
 
 /// `a`, `a/b`, `a/b/c` for the folder `a/b/c` (nothing for the vault root).
@@ -239,7 +248,12 @@ impl NoteService {
         &self.metrics
     }
 
-    fn user_lock(&self, user: &UserId) -> Arc<Mutex<()>> {
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The user's write lock: every change to the user's notes holds it.
+    pub(crate) fn user_lock(&self, user: &UserId) -> Arc<Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(user.as_str().to_owned()).or_default().clone()
     }
@@ -534,6 +548,58 @@ impl NoteService {
             None => new_body,
         };
         self.store(user, &path, text.into_bytes(), existing)
+    }
+
+    /// The user's usage, for a change of many notes at once. Caller holds the user lock.
+    pub(crate) fn usage_of(&self, user: &UserId) -> Result<Usage, ServiceError> {
+        self.usage(user)
+    }
+
+    /// Forgets the user's cached usage (it is counted again on next use).
+    pub(crate) fn forget_usage(&self, user: &UserId) {
+        self.usage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(user.as_str());
+    }
+
+    /// Refuses a usage over any of the user quotas.
+    pub(crate) fn check_quota(&self, usage: &Usage) -> Result<(), ServiceError> {
+        let l = &self.limits;
+        if usage.notes > l.user_max_notes {
+            return Err(ServiceError::Quota(format!(
+                "this would bring your notes to {}; the limit is {}",
+                usage.notes, l.user_max_notes
+            )));
+        }
+        if usage.bytes > l.user_max_bytes {
+            return Err(ServiceError::Quota(format!(
+                "this would bring your notes to {} bytes; the limit is {} bytes",
+                usage.bytes, l.user_max_bytes
+            )));
+        }
+        if usage.folders.len() as u64 > l.user_max_folders {
+            return Err(ServiceError::Quota(format!(
+                "this would bring your folders to {}; the limit is {}",
+                usage.folders.len(),
+                l.user_max_folders
+            )));
+        }
+        Ok(())
+    }
+
+    /// The size of the note at `path`, if there is one.
+    pub(crate) fn existing_size(&self, user: &UserId, path: &NotePath) -> Result<Option<u64>, ServiceError> {
+        let file = self
+            .vault
+            .locate(user, path)
+            .map_err(|e| self.vault_err(user, path, e))?;
+        match std::fs::symlink_metadata(&file) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Err(ServiceError::AlreadyExists(path.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(internal("reading a note's size", e)),
+        }
     }
 
     /// The user's usage. Caller holds the user lock.

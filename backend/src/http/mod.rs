@@ -40,6 +40,12 @@ pub struct App {
     pub max_body: usize,
     /// Exports being sent, one per user at a time.
     pub exports: Arc<crate::lifecycle::ExportsInFlight>,
+    /// Imports being received or written, one per user at a time.
+    pub imports: Arc<crate::lifecycle::ExportsInFlight>,
+    /// Largest import upload.
+    pub import_max_bytes: u64,
+    /// Most entries in one import.
+    pub import_max_entries: usize,
 }
 
 /// The low-cardinality `route` label of `vaultgate_backend_http_requests_total`.

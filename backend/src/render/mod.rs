@@ -26,6 +26,11 @@ pub const MAX_RENDER_BYTES: usize = 128 * 1024;
 pub const MAX_EVENTS: usize = 200_000;
 /// Deepest nesting of blocks and inlines rendered.
 pub const MAX_DEPTH: usize = 64;
+/// Most tags of raw HTML a note may carry and still have them rendered as HTML; past that its
+/// raw HTML is shown as text. The HTML parser under the sanitiser is quadratic in the depth of
+/// unclosed elements (`<div>` × 20,000 takes many seconds), and Markdown's own nesting is
+/// already capped by [`MAX_DEPTH`].
+pub const MAX_RAW_TAGS: usize = 1000;
 /// The prefix of every `id` in rendered HTML (headings, footnotes, and any id raw HTML brings),
 /// so no note can name an element the page itself relies on.
 pub const ID_PREFIX: &str = "h-";
@@ -56,6 +61,8 @@ impl RenderRefusal {
 pub struct Parsed<'a> {
     events: Vec<Event<'a>>,
     keys: Vec<String>,
+    /// `<` characters in raw HTML, an upper bound of its tags.
+    raw_tags: usize,
 }
 
 /// The text that is rendered: `content` without its front matter block, if it has one.
@@ -93,6 +100,7 @@ pub fn parse(body: &str) -> Result<Parsed<'_>, RenderRefusal> {
     let mut depth = 0usize;
     let mut keys = Vec::new();
     let mut seen = HashSet::new();
+    let mut raw_tags = 0usize;
     for event in Parser::new_ext(body, options()) {
         if events.len() >= MAX_EVENTS {
             return Err(RenderRefusal::TooComplex);
@@ -121,11 +129,12 @@ pub fn parse(body: &str) -> Result<Parsed<'_>, RenderRefusal> {
                 }
             }
             Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Html(h) | Event::InlineHtml(h) => raw_tags += h.matches('<').count(),
             _ => {}
         }
         events.push(event);
     }
-    Ok(Parsed { events, keys })
+    Ok(Parsed { events, keys, raw_tags })
 }
 
 impl<'a> Parsed<'a> {
@@ -143,8 +152,10 @@ impl<'a> Parsed<'a> {
         let mut heading = 0usize;
         // What each open link or image became: `true` when it is a wikilink closed by `</a>`.
         let mut wiki_open: Vec<bool> = Vec::new();
+        let raw_as_text = self.raw_tags > MAX_RAW_TAGS;
         for event in self.events {
             match event {
+                Event::Html(h) | Event::InlineHtml(h) if raw_as_text => out.push(Event::Text(h)),
                 Event::Start(Tag::Heading {
                     level, classes, attrs, ..
                 }) => {
