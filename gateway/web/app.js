@@ -727,7 +727,7 @@ async function importZip() {
     const d = (await call('POST', '/api/import' + q, undefined, { 'Content-Type': 'application/zip' }, file)).data || {};
     const skipped = Array.isArray(d.skipped) ? d.skipped : [];
     $('import-summary').textContent = `Imported ${d.imported || 0} note${d.imported === 1 ? '' : 's'} from ${file.name}` + (skipped.length ? `; skipped ${skipped.length}:` : '.');
-    $('import-skipped').replaceChildren(...skipped.map((s) => el('li', null, el('code', null, String(s.path)), ' — ' + String(s.reason))));
+    $('import-skipped').replaceChildren(...skipped.map((s) => el('li', null, el('code', null, String(s.path)), ' — ' + String(s.reason).replace(/_/g, ' '))));
     $('import-result').hidden = false;
     $('import-result').focus();
     say('');
