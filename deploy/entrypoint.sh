@@ -133,7 +133,7 @@ if [ "$MODE" = local ]; then
   Try it:
     curl -H "Authorization: Bearer \$TOKEN" $PUBLIC_URL/api/me
 
-  MCP client configuration (Claude Code, Cursor: "mcpServers"):
+  Claude Code (.mcp.json) and Cursor (~/.cursor/mcp.json) use "mcpServers":
   {
     "mcpServers": {
       "vaultgate": {

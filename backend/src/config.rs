@@ -84,6 +84,14 @@ pub struct Cli {
     #[arg(long, env = "USER_MAX_FOLDERS", default_value_t = 1000, global = true)]
     pub user_max_folders: u64,
 
+    /// Largest vault zip `POST /api/import` accepts, in bytes (it is spooled to a temporary file).
+    #[arg(long, env = "IMPORT_MAX_BYTES", default_value_t = 50 * 1024 * 1024, global = true)]
+    pub import_max_bytes: u64,
+
+    /// Most entries (notes, attachments, folders) one import may hold.
+    #[arg(long, env = "IMPORT_MAX_ENTRIES", default_value_t = 20_000, global = true)]
+    pub import_max_entries: usize,
+
     /// Threads running blocking work (parsing, SQLite, file I/O) for requests, all users together.
     #[arg(long, env = "BACKEND_WORKERS", default_value_t = 8, global = true)]
     pub workers: usize,
@@ -137,6 +145,18 @@ pub enum Command {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Import a vault (a folder or a zip of Markdown notes, e.g. an Obsidian vault) into one
+    /// user's notes, as POST /api/import does.
+    Import {
+        /// The user whose vault receives the notes.
+        #[arg(long)]
+        user: String,
+        /// Replace notes that already exist (otherwise they are skipped and listed).
+        #[arg(long)]
+        overwrite: bool,
+        /// A directory or a .zip file.
+        source: PathBuf,
+    },
     /// Delete one user's vault folder and index database.
     DeleteUser {
         /// The user to delete.
@@ -169,6 +189,10 @@ pub struct Settings {
     pub index: crate::index::IndexOptions,
     /// Free-space floors of `/readyz`.
     pub ready: crate::readiness::Floors,
+    /// Largest import upload, in bytes.
+    pub import_max_bytes: u64,
+    /// Most entries in one import.
+    pub import_max_entries: usize,
 }
 
 /// Why the configuration cannot be used; printed, then the process exits.
@@ -225,6 +249,8 @@ impl Cli {
             ("BACKEND_REQUEST_BUDGET_MS", self.request_budget_ms),
             ("INDEX_OPEN_MAX", self.index_open_max),
             ("INDEX_IDLE_SECS", self.index_idle_secs),
+            ("IMPORT_MAX_BYTES", self.import_max_bytes),
+            ("IMPORT_MAX_ENTRIES", self.import_max_entries as u64),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -263,6 +289,8 @@ impl Cli {
                 min_free_bytes: self.ready_min_free_bytes,
                 min_free_inodes: self.ready_min_free_inodes,
             },
+            import_max_bytes: self.import_max_bytes,
+            import_max_entries: self.import_max_entries,
         })
     }
 

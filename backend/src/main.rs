@@ -1,5 +1,5 @@
-//! `vaultgate-backend [serve]`, `reindex [--user ID]`, `export --user ID -o FILE` and
-//! `delete-user ID --yes`.
+//! `vaultgate-backend [serve]`, `reindex [--user ID]`, `export --user ID -o FILE`,
+//! `import --user ID [--overwrite] DIR|ZIP` and `delete-user ID --yes`.
 
 use std::process::ExitCode;
 
@@ -22,6 +22,11 @@ fn main() -> ExitCode {
         Some(Command::Reindex { user }) => reindex(&settings, user.as_deref()),
         Some(Command::Export { user, output }) => export(&settings, user, output),
         Some(Command::DeleteUser { user, yes }) => delete_user(&settings, user, *yes),
+        Some(Command::Import {
+            user,
+            overwrite,
+            source,
+        }) => import(&settings, user, *overwrite, source),
         None | Some(Command::Serve) => {
             let (key, audit) = match cli.identity_key().and_then(|k| Ok((k, cli.auditor()?))) {
                 Ok(k) => k,
@@ -82,6 +87,31 @@ fn export(settings: &Settings, user: &str, output: &std::path::Path) -> Result<(
     let file = std::fs::File::create(output).map_err(|e| runtime(format!("creating {}: {e}", output.display())))?;
     let n = lifecycle::export_zip(&vault, &user, std::io::BufWriter::new(file)).map_err(|e| runtime(e.to_string()))?;
     tracing::info!(user = %user, notes = n, output = %output.display(), "vault exported");
+    Ok(())
+}
+
+fn import(settings: &Settings, user: &str, overwrite: bool, from: &std::path::Path) -> Result<(), Fatal> {
+    use vaultgate_backend::import::{ImportOptions, source};
+    let user = Cli::reindex_user(Some(user))
+        .map_err(usage)?
+        .ok_or_else(|| usage("--user"))?;
+    let meta = std::fs::metadata(from).map_err(|e| usage(format!("{}: {e}", from.display())))?;
+    let notes = server::open(settings, Metrics::new()).map_err(|e| runtime(e.to_string()))?;
+    let options = ImportOptions {
+        overwrite,
+        max_entries: settings.import_max_entries,
+    };
+    let mut src: Box<dyn source::Source> = if meta.is_dir() {
+        Box::new(source::DirSource::new(from))
+    } else {
+        let file = std::fs::File::open(from).map_err(|e| usage(format!("{}: {e}", from.display())))?;
+        Box::new(source::ZipSource::open(file, options.max_entries).map_err(|e| usage(e.to_string()))?)
+    };
+    let report = notes
+        .import(&user, src.as_mut(), options)
+        .map_err(|e| runtime(e.to_string()))?;
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    tracing::info!(user = %user, imported = report.imported, skipped = report.skipped.len(), "vault imported");
     Ok(())
 }
 

@@ -127,6 +127,9 @@ pub async fn run(settings: Settings, key: IdentityKey, audit: crate::audit::Audi
         readiness: readiness.clone(),
         max_body,
         exports: Arc::default(),
+        imports: Arc::default(),
+        import_max_bytes: settings.import_max_bytes,
+        import_max_entries: settings.import_max_entries,
     });
     let listener = TcpListener::bind(settings.listen)
         .await

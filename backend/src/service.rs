@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::notes::limits::{MAX_KEYS, MAX_TAGS};
 use crate::notes::{self, NoteError, frontmatter};
 pub use crate::precondition::IfMatch;
+use crate::render::{self, RenderRefusal};
 use crate::vault::{Folder, NotePath, PathError, Vault, VaultError};
 
 /// Largest page of `list_notes`.
@@ -193,11 +194,20 @@ pub struct NoteService {
 
 /// What a user's vault holds, for the quotas.
 #[derive(Debug, Clone, Default)]
-struct Usage {
+pub(crate) struct Usage {
     notes: u64,
     bytes: u64,
     /// Every folder that holds a note, directly or below it.
     folders: HashSet<String>,
+}
+
+impl Usage {
+    /// Counts a note of `size` bytes written at `path`, replacing one of `old` bytes if any.
+    pub(crate) fn add(&mut self, path: &NotePath, old: Option<u64>, size: u64) {
+        self.notes += u64::from(old.is_none());
+        self.bytes = self.bytes.saturating_sub(old.unwrap_or(0)) + size;
+        self.folders.extend(ancestors(path.folder()).map(str::to_owned));
+    }
 }
 
 /// `a`, `a/b`, `a/b/c` for the folder `a/b/c` (nothing for the vault root).
@@ -238,7 +248,12 @@ impl NoteService {
         &self.metrics
     }
 
-    fn user_lock(&self, user: &UserId) -> Arc<Mutex<()>> {
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The user's write lock: every change to the user's notes holds it.
+    pub(crate) fn user_lock(&self, user: &UserId) -> Arc<Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(user.as_str().to_owned()).or_default().clone()
     }
@@ -342,6 +357,26 @@ impl NoteService {
             content,
             links,
         })
+    }
+
+    /// Renders `content` as sanitised HTML (see [`crate::render`]), its wikilinks resolved as
+    /// written in the note at `raw_path` (at the vault root without one), exactly as backlinks
+    /// resolve them. `Ok(Err(_))`: not rendered, being too large or too complex.
+    pub fn render(
+        &self,
+        user: &UserId,
+        raw_path: Option<&str>,
+        content: &str,
+    ) -> Result<Result<String, RenderRefusal>, ServiceError> {
+        let path = raw_path.map(|p| self.note_path(user, p)).transpose()?;
+        let folder = path.as_ref().map_or("", NotePath::folder);
+        let out = render::render(render::body_of(content), path.as_ref().map(NotePath::as_str), |keys| {
+            self.query(user, |c| index::links::resolve_links(c, user.as_str(), folder, keys))
+        })?;
+        if let Err(r) = &out {
+            tracing::info!(user = %user, reason = r.reason(), "note not rendered as HTML");
+        }
+        Ok(out)
     }
 
     /// Lists notes in path order, `limit` at a time; pass `next_cursor` back as `cursor`.
@@ -513,6 +548,58 @@ impl NoteService {
             None => new_body,
         };
         self.store(user, &path, text.into_bytes(), existing)
+    }
+
+    /// The user's usage, for a change of many notes at once. Caller holds the user lock.
+    pub(crate) fn usage_of(&self, user: &UserId) -> Result<Usage, ServiceError> {
+        self.usage(user)
+    }
+
+    /// Forgets the user's cached usage (it is counted again on next use).
+    pub(crate) fn forget_usage(&self, user: &UserId) {
+        self.usage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(user.as_str());
+    }
+
+    /// Refuses a usage over any of the user quotas.
+    pub(crate) fn check_quota(&self, usage: &Usage) -> Result<(), ServiceError> {
+        let l = &self.limits;
+        if usage.notes > l.user_max_notes {
+            return Err(ServiceError::Quota(format!(
+                "this would bring your notes to {}; the limit is {}",
+                usage.notes, l.user_max_notes
+            )));
+        }
+        if usage.bytes > l.user_max_bytes {
+            return Err(ServiceError::Quota(format!(
+                "this would bring your notes to {} bytes; the limit is {} bytes",
+                usage.bytes, l.user_max_bytes
+            )));
+        }
+        if usage.folders.len() as u64 > l.user_max_folders {
+            return Err(ServiceError::Quota(format!(
+                "this would bring your folders to {}; the limit is {}",
+                usage.folders.len(),
+                l.user_max_folders
+            )));
+        }
+        Ok(())
+    }
+
+    /// The size of the note at `path`, if there is one.
+    pub(crate) fn existing_size(&self, user: &UserId, path: &NotePath) -> Result<Option<u64>, ServiceError> {
+        let file = self
+            .vault
+            .locate(user, path)
+            .map_err(|e| self.vault_err(user, path, e))?;
+        match std::fs::symlink_metadata(&file) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Err(ServiceError::AlreadyExists(path.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(internal("reading a note's size", e)),
+        }
     }
 
     /// The user's usage. Caller holds the user lock.
@@ -802,7 +889,12 @@ mod tests {
         let order: Vec<&str> = hits.iter().map(|h| h.path.as_str()).collect();
         assert_eq!(order, ["titled.md", "dense.md", "passing.md"]);
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "{hits:?}");
-        assert!(hits[1].snippet.contains("<mark>tomato</mark>"), "{}", hits[1].snippet);
+        assert!(
+            hits[1].snippet_html.contains("<mark>tomato</mark>"),
+            "{}",
+            hits[1].snippet_html
+        );
+        assert!(!hits[1].snippet.contains('<'), "{}", hits[1].snippet);
         // limit keeps the best, not the worst
         let top = s.search(&u, "tomato", &[], None, Some(1)).unwrap();
         assert_eq!(top[0].path, "titled.md");

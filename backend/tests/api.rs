@@ -148,7 +148,10 @@ fn every_tool_through_mcp() {
     );
     let s = b.ok(u, "search_notes", json!({"query": "ideas"}));
     assert_eq!(paths(&s, "results")[0], "ideas.md", "title match ranks first: {s}");
-    assert!(s["results"][0]["snippet"].as_str().unwrap().contains("<mark>"), "{s}");
+    assert!(
+        s["results"][0]["snippet_html"].as_str().unwrap().contains("<mark>"),
+        "{s}"
+    );
     let s = b.ok(u, "search_notes", json!({"query": "ideas", "tags": ["brainstorm"]}));
     assert_eq!(paths(&s, "results"), ["ideas.md"]);
     let s = b.ok(u, "search_notes", json!({"query": "ideas", "folder": "projects"}));

@@ -306,7 +306,10 @@ fn four_users_two_thousand_operations_match_the_model() {
                 assert_eq!(got, want, "{ctx} '{word}'");
                 for h in v["results"].as_array().unwrap() {
                     assert!(
-                        h["snippet"].as_str().unwrap().contains(&format!("<mark>{word}</mark>")),
+                        h["snippet_html"]
+                            .as_str()
+                            .unwrap()
+                            .contains(&format!("<mark>{word}</mark>")),
                         "{ctx}: {h}"
                     );
                 }

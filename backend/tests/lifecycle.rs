@@ -19,7 +19,7 @@ fn unzip(bytes: &[u8]) -> BTreeMap<String, String> {
         let mut f = zip.by_index(i).unwrap();
         let mut s = String::new();
         f.read_to_string(&mut s).unwrap();
-        out.insert(f.name().to_owned(), s);
+        out.insert(f.name().unwrap().into_owned(), s);
     }
     out
 }

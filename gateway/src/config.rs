@@ -247,6 +247,11 @@ pub struct Settings {
     #[arg(long, env = "LOCAL_SIGNIN_CODE", hide_env_values = true)]
     pub local_signin_code: Option<Secret>,
 
+    /// Origins that may show the web page in a frame (CSP `frame-ancestors`), comma-separated;
+    /// `none`: no other site may.
+    #[arg(long, env = "FRAME_ANCESTORS", value_delimiter = ',', default_value = crate::web::DEFAULT_FRAME_ANCESTORS)]
+    pub frame_ancestors: Vec<String>,
+
     /// Serve the web page at `/` and `/static/` (turn off when the backend serves its own page there).
     #[arg(long, env = "WEB_UI", default_value_t = true, action = clap::ArgAction::Set)]
     pub web_ui: bool,
@@ -369,6 +374,8 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("MCP_SNIFF_MAX_BYTES must be between 1 KiB and 64 KiB (Pingora's request body buffer)")]
     SniffLimit,
+    #[error(transparent)]
+    FrameAncestors(#[from] crate::web::BadFrameAncestor),
     #[error(transparent)]
     Routes(#[from] RuleError),
     #[error("LOCAL_AUTH_USER is refused: {0}")]
@@ -590,6 +597,7 @@ impl Settings {
         if !(1024..=64 * 1024).contains(&self.mcp_sniff_max_bytes) {
             return Err(ConfigError::SniffLimit);
         }
+        crate::web::csp_for(&self.frame_ancestors)?;
         let allowed_origins = if self.allowed_origins.iter().all(|o| o.trim().is_empty()) {
             self.default_origins(&public_url)
         } else {

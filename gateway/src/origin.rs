@@ -2,7 +2,9 @@
 //! (MCP 2025-11-25 requires 403 otherwise). A request authenticated by the cookie is held to
 //! more: an unsafe one must carry an `Origin` that is the public URL's (or one listed
 //! explicitly — `ALLOWED_ORIGINS=*` opens the door to bearer clients, never to the cookie),
-//! and a body in JSON, which a cross-site HTML form cannot send.
+//! and a body in JSON, which a cross-site HTML form cannot send. One exception: the page's
+//! import (`POST /api/import`) uploads a zip as `application/zip` — no form can send that type
+//! either (it is not CORS-safelisted) — with a declared length of at most [`IMPORT_MAX_BYTES`].
 
 use crate::answer::Answer;
 
@@ -24,7 +26,17 @@ pub enum BrowserRefusal {
     ForeignOrigin,
     /// A body that is not `application/json` (what HTML forms send cross-site).
     NotJson,
+    /// An import zip without a `Content-Length` (the cap is checked before forwarding).
+    LengthRequired,
+    /// An import zip larger than [`IMPORT_MAX_BYTES`].
+    TooLarge,
 }
+
+/// The page's import route, the only one that takes a non-JSON body from the cookie.
+pub const IMPORT_PATH: &str = "/api/import";
+
+/// Largest import zip the page may upload: the backend's own cap (50 MiB).
+pub const IMPORT_MAX_BYTES: u64 = 50 * 1024 * 1024;
 
 impl BrowserRefusal {
     /// The answer: 403 for the origin, 415 for the body.
@@ -46,6 +58,18 @@ impl BrowserRefusal {
                 415,
                 "unsupported_media_type",
                 "send the body as Content-Type: application/json",
+                None,
+            ),
+            BrowserRefusal::LengthRequired => Answer::error(
+                411,
+                "length_required",
+                "an import zip must be sent with a Content-Length",
+                None,
+            ),
+            BrowserRefusal::TooLarge => Answer::error(
+                413,
+                "body_too_large",
+                &format!("an import zip may be at most {IMPORT_MAX_BYTES} bytes (50 MiB)"),
                 None,
             ),
         }
@@ -82,6 +106,9 @@ impl Origins {
                 .get(http::header::CONTENT_LENGTH)
                 .is_some_and(|v| v.as_bytes() != b"0");
         match req.headers.get(http::header::CONTENT_TYPE) {
+            Some(ct) if is_zip(ct.as_bytes()) && req.method == http::Method::POST && req.uri.path() == IMPORT_PATH => {
+                import_length(req)
+            }
             Some(ct) if !is_json(ct.as_bytes()) => Err(BrowserRefusal::NotJson),
             None if has_body => Err(BrowserRefusal::NotJson),
             _ => Ok(()),
@@ -96,6 +123,32 @@ impl Origins {
         let o = normalise(text);
         self.allowed.iter().any(|a| a == "*" || *a == o)
     }
+}
+
+/// The declared length of an import zip, within [`IMPORT_MAX_BYTES`]: one `Content-Length`,
+/// no chunked body (whose size nobody can check before it is forwarded).
+fn import_length(req: &pingora::http::RequestHeader) -> Result<(), BrowserRefusal> {
+    if req.headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return Err(BrowserRefusal::LengthRequired);
+    }
+    let mut lengths = req.headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let (Some(len), None) = (lengths.next(), lengths.next()) else {
+        return Err(BrowserRefusal::LengthRequired);
+    };
+    let len: u64 = std::str::from_utf8(len.as_bytes())
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or(BrowserRefusal::LengthRequired)?;
+    if len > IMPORT_MAX_BYTES {
+        return Err(BrowserRefusal::TooLarge);
+    }
+    Ok(())
+}
+
+/// True for `application/zip` (parameters ignored).
+fn is_zip(ct: &[u8]) -> bool {
+    let media = ct.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
+    media.eq_ignore_ascii_case(b"application/zip")
 }
 
 /// True for `application/json` or an `application/…+json` type, parameters ignored.
@@ -151,7 +204,11 @@ mod tests {
     }
 
     fn browser_req(method: &str, headers: &[(&str, &str)]) -> pingora::http::RequestHeader {
-        let mut r = pingora::http::RequestHeader::build(method, b"/api/notes/a.md", None).unwrap();
+        browser_req_at(method, "/api/notes/a.md", headers)
+    }
+
+    fn browser_req_at(method: &str, path: &str, headers: &[(&str, &str)]) -> pingora::http::RequestHeader {
+        let mut r = pingora::http::RequestHeader::build(method, path.as_bytes(), None).unwrap();
         for (k, v) in headers {
             r.append_header(k.to_string(), *v).unwrap();
         }
@@ -225,5 +282,129 @@ mod tests {
                 "{method} {headers:?}"
             );
         }
+    }
+
+    #[test]
+    fn import_zip_table() {
+        use BrowserRefusal::*;
+        let o = Origins::new(&[], "https://me-vault.hf.space");
+        const ME: (&str, &str) = ("origin", "https://me-vault.hf.space");
+        const ZIP: (&str, &str) = ("content-type", "application/zip");
+        let max = IMPORT_MAX_BYTES.to_string();
+        let over = (IMPORT_MAX_BYTES + 1).to_string();
+        type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Result<(), BrowserRefusal>);
+        let cases: Vec<Case> = vec![
+            ("POST", "/api/import", vec![ME, ZIP, ("content-length", "22")], Ok(())),
+            (
+                "POST",
+                "/api/import?overwrite=true",
+                vec![ME, ZIP, ("content-length", "22")],
+                Ok(()),
+            ),
+            (
+                "POST",
+                "/api/import",
+                vec![ME, ("content-type", "Application/Zip; x=y"), ("content-length", &max)],
+                Ok(()),
+            ),
+            (
+                "POST",
+                "/api/import",
+                vec![ME, ZIP, ("content-length", &over)],
+                Err(TooLarge),
+            ),
+            (
+                "POST",
+                "/api/import",
+                vec![ME, ZIP, ("content-length", "99999999999999999999999")],
+                Err(LengthRequired),
+            ),
+            (
+                "POST",
+                "/api/import",
+                vec![ME, ZIP, ("content-length", "-1")],
+                Err(LengthRequired),
+            ),
+            ("POST", "/api/import", vec![ME, ZIP], Err(LengthRequired)),
+            (
+                "POST",
+                "/api/import",
+                vec![ME, ZIP, ("transfer-encoding", "chunked")],
+                Err(LengthRequired),
+            ),
+            (
+                "POST",
+                "/api/import",
+                vec![ME, ZIP, ("content-length", "5"), ("content-length", "5")],
+                Err(LengthRequired),
+            ),
+            (
+                "POST",
+                "/api/import",
+                vec![ZIP, ("content-length", "22")],
+                Err(OriginRequired),
+            ),
+            (
+                "POST",
+                "/api/import",
+                vec![("origin", "https://evil.example"), ZIP, ("content-length", "22")],
+                Err(ForeignOrigin),
+            ),
+            // Only the import route, only POST, only the zip type.
+            (
+                "PUT",
+                "/api/import",
+                vec![ME, ZIP, ("content-length", "22")],
+                Err(NotJson),
+            ),
+            (
+                "POST",
+                "/api/notes/a.md",
+                vec![ME, ZIP, ("content-length", "22")],
+                Err(NotJson),
+            ),
+            (
+                "POST",
+                "/api/import/",
+                vec![ME, ZIP, ("content-length", "22")],
+                Err(NotJson),
+            ),
+            (
+                "POST",
+                "/api/importx",
+                vec![ME, ZIP, ("content-length", "22")],
+                Err(NotJson),
+            ),
+            ("POST", "/mcp", vec![ME, ZIP, ("content-length", "22")], Err(NotJson)),
+            (
+                "POST",
+                "/api/import",
+                vec![
+                    ME,
+                    ("content-type", "application/x-zip-compressed"),
+                    ("content-length", "22"),
+                ],
+                Err(NotJson),
+            ),
+            (
+                "POST",
+                "/api/import",
+                vec![
+                    ME,
+                    ("content-type", "multipart/form-data; boundary=x"),
+                    ("content-length", "22"),
+                ],
+                Err(NotJson),
+            ),
+        ];
+        for (method, path, headers, want) in cases {
+            assert_eq!(
+                o.check_browser_request(&browser_req_at(method, path, &headers)),
+                want,
+                "{method} {path} {headers:?}"
+            );
+        }
+        assert_eq!(TooLarge.answer().status, 413);
+        assert_eq!(LengthRequired.answer().status, 411);
     }
 }

@@ -73,6 +73,10 @@ pub fn build_gateway(settings: &Settings, resolved: &Resolved) -> Result<(Gatewa
     )
     .with_max_session_age(settings.max_session_age);
     let signin = signin_of(settings, resolved);
+    // Settings::resolve refused a bad list already; this cannot fail here.
+    if let Err(e) = crate::web::set_frame_ancestors(&settings.frame_ancestors) {
+        tracing::error!(error = %e, "FRAME_ANCESTORS ignored");
+    }
     let gateway = Gateway {
         auth: Authenticator {
             keys,

@@ -9,7 +9,7 @@ use vaultgate_shared::jwt::now_secs;
 use crate::answer::Answer;
 use crate::audit::{self, RequestIds};
 use crate::auth::allow::{Account, AllowList};
-use crate::auth::bearer::cookie_header;
+use crate::auth::bearer::{CookieScope, clear_cookie_headers, cookie_header};
 use crate::auth::{Principal, TokenKind};
 use crate::proxy::Gateway;
 use crate::routes::Route;
@@ -39,18 +39,19 @@ pub async fn handle(
     if req.method != http::Method::POST {
         return Answer::error(405, "method_not_allowed", "use POST", None).header("allow", "POST");
     }
+    let scope = CookieScope::of(gw.mcp_url.trim_end_matches("/mcp"), Some(req));
     match route {
         // A token for an MCP client, made from the web page's session; the page keeps its cookie.
-        Route::AuthToken if principal.from_cookie => issue(gw, principal, "exchange", "token_issue", ids, false),
+        Route::AuthToken if principal.from_cookie => issue(gw, principal, "exchange", "token_issue", ids, None),
         Route::AuthToken if principal.kind != TokenKind::HuggingFace => Answer::error(
             400,
             "invalid_request",
             "send a Hugging Face access token (hf_…) as the bearer; use /api/auth/refresh for gateway tokens",
             None,
         ),
-        Route::AuthToken => issue(gw, principal, "exchange", "token_issue", ids, false),
-        Route::AuthRefresh => refresh(gw, principal, ids).await,
-        _ => logout(gw, principal, ids).await,
+        Route::AuthToken => issue(gw, principal, "exchange", "token_issue", ids, None),
+        Route::AuthRefresh => refresh(gw, principal, ids, scope).await,
+        _ => logout(gw, principal, ids, scope).await,
     }
 }
 
@@ -108,7 +109,7 @@ pub fn may_refresh(
 
 /// `POST /api/auth/refresh`: a new token of the same lineage; the presented one is revoked
 /// (until its own expiry, so the entry goes away with it).
-async fn refresh(gw: &Gateway, p: &Principal, ids: RequestIds<'_>) -> Answer {
+async fn refresh(gw: &Gateway, p: &Principal, ids: RequestIds<'_>, scope: CookieScope) -> Answer {
     if let Err(r) = may_refresh(p, gw.auth.keys.max_session_age(), &gw.auth.allow, now_secs()) {
         audit::token_event("token_refresh_refused", &p.user, "refresh", ids);
         return r.answer();
@@ -125,12 +126,22 @@ async fn refresh(gw: &Gateway, p: &Principal, ids: RequestIds<'_>) -> Answer {
         )
         .header("retry-after", "5");
     }
-    issue(gw, p, "refresh", "token_refresh", ids, p.from_cookie)
+    // The page's cookie is renewed; and the page inside a frame turns the token its own sign-in
+    // tab handed it into a cookie of its own (partitioned: see `CookieScope`).
+    let set_cookie = (p.from_cookie || scope.partitioned).then_some(scope);
+    issue(gw, p, "refresh", "token_refresh", ids, set_cookie)
 }
 
-/// Mints a gateway token for the caller's own user id, in the caller's lineage; `set_cookie`
-/// also makes it the page's session.
-fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, ids: RequestIds<'_>, set_cookie: bool) -> Answer {
+/// Mints a gateway token for the caller's own user id, in the caller's lineage; with a cookie
+/// scope it also becomes the page's session.
+fn issue(
+    gw: &Gateway,
+    p: &Principal,
+    via: &str,
+    event: &str,
+    ids: RequestIds<'_>,
+    set_cookie: Option<CookieScope>,
+) -> Answer {
     if let Err(r) = may_refresh(p, gw.auth.keys.max_session_age(), &gw.auth.allow, now_secs()) {
         audit::token_event("token_refresh_refused", &p.user, via, ids);
         return r.answer();
@@ -149,14 +160,13 @@ fn issue(gw: &Gateway, p: &Principal, via: &str, event: &str, ids: RequestIds<'_
             "user": p.user.as_str(),
         }),
     );
-    if set_cookie {
-        a.header("set-cookie", cookie_header(&minted.token, expires_in))
-    } else {
-        a
+    match set_cookie {
+        Some(scope) => a.header("set-cookie", cookie_header(&minted.token, expires_in, scope)),
+        None => a,
     }
 }
 
-async fn logout(gw: &Gateway, p: &Principal, ids: RequestIds<'_>) -> Answer {
+async fn logout(gw: &Gateway, p: &Principal, ids: RequestIds<'_>, scope: CookieScope) -> Answer {
     if let Err(e) = gw.auth.revocations.revoke(&p.jti, p.expires_at).await {
         tracing::error!(error = %e, "could not record a revocation");
         return Answer::error(
@@ -177,8 +187,10 @@ async fn logout(gw: &Gateway, p: &Principal, ids: RequestIds<'_>) -> Answer {
     if ended > 0 {
         audit::session_event("session_end", &p.user, Some("logout"), None, ids);
     }
-    Answer::json(200, &serde_json::json!({"revoked": true, "sessions_ended": ended}))
-        .header("set-cookie", cookie_header("", 0))
+    clear_cookie_headers(scope).into_iter().fold(
+        Answer::json(200, &serde_json::json!({"revoked": true, "sessions_ended": ended})),
+        |a, c| a.header("set-cookie", c),
+    )
 }
 
 #[cfg(test)]

@@ -293,3 +293,84 @@ fn the_cookie_only_works_from_our_own_page_whatever_allowed_origins_says() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[test]
+fn the_page_may_upload_an_import_zip_and_nothing_else_in_that_type() {
+    let echo = Echo::start();
+    let gw = Gateway::start(&echo.url(), &[]);
+    let cookie = format!("vaultgate_token={}", gw.token("alice"));
+    let ours = format!("http://localhost:{}", gw.port);
+    let send = |method: reqwest::Method, path: &str, origin: &str, ctype: &str, body: Vec<u8>| {
+        client()
+            .request(method, format!("{}{path}", gw.url()))
+            .header("Cookie", &cookie)
+            .header("Origin", origin)
+            .header("Content-Type", ctype)
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let zip = || b"PK\x05\x06".to_vec();
+    let post = reqwest::Method::POST;
+    assert_eq!(
+        send(
+            post.clone(),
+            "/api/import?overwrite=true",
+            &ours,
+            "application/zip",
+            zip()
+        ),
+        200
+    );
+    assert_eq!(echo.count(), 1, "the import was forwarded");
+    for (method, path, origin, ctype, want) in [
+        (
+            post.clone(),
+            "/api/import",
+            "https://evil.example",
+            "application/zip",
+            403,
+        ),
+        (post.clone(), "/api/notes/a.md", ours.as_str(), "application/zip", 415),
+        (
+            reqwest::Method::PUT,
+            "/api/import",
+            ours.as_str(),
+            "application/zip",
+            415,
+        ),
+        (
+            post.clone(),
+            "/api/import",
+            ours.as_str(),
+            "application/octet-stream",
+            415,
+        ),
+    ] {
+        assert_eq!(
+            send(method.clone(), path, origin, ctype, zip()),
+            want,
+            "{method} {path} {origin} {ctype}"
+        );
+    }
+    // Over the backend's 50 MiB cap: refused on the declared length alone, before any body is
+    // sent or anything forwarded (a raw request: only the headers go out).
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(
+        conn,
+        "POST /api/import HTTP/1.1\r\nHost: localhost:{}\r\nCookie: {cookie}\r\nOrigin: {ours}\r\n\
+         Content-Type: application/zip\r\nContent-Length: {}\r\n\r\n",
+        gw.port,
+        50 * 1024 * 1024 + 1
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    conn.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413", "{}", String::from_utf8_lossy(&head));
+    drop(post);
+    assert_eq!(echo.count(), 1, "nothing else was forwarded");
+}

@@ -2,7 +2,8 @@
 //!
 //! `GET /api/notes?folder=&limit=&cursor=`, `GET|PUT|DELETE /api/notes/{path}`,
 //! `POST /api/notes/{path}/move`, `GET /api/search?q=&tags=&folder=&limit=`, `GET /api/tags`,
-//! `GET /api/backlinks/{path}`, `GET /api/me`, `GET /api/export` (the vault as a zip). Note answers carry an `ETag` (the note's hash);
+//! `GET /api/backlinks/{path}`, `GET /api/me`, `GET /api/export` (the vault as a zip),
+//! `POST /api/render` (a draft as HTML); `?format=html` on a note read adds its HTML. Note answers carry an `ETag` (the note's hash);
 //! `If-Match` on PUT and DELETE turns a stale write into 412.
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -141,6 +142,53 @@ struct MoveBody {
     new_path: String,
 }
 
+/// `POST /api/render`'s body.
+#[derive(Deserialize)]
+struct RenderBody {
+    content: String,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+/// The largest `POST /api/render` body read: the render cap with room for JSON escapes.
+const RENDER_BODY_MAX: usize = crate::render::MAX_RENDER_BYTES * 6 + 4096;
+
+/// `?format=` of a note read: `true` for `html`.
+fn wants_html(q: &Query) -> Result<bool, Fail> {
+    match param(q, "format") {
+        None | Some("json") => Ok(false),
+        Some("html") => Ok(true),
+        Some(_) => Err(bad("format must be 'html' or 'json'")),
+    }
+}
+
+/// `POST /api/render`: a draft as sanitised HTML, for the editor's preview.
+async fn render_draft(app: &App, req: Request<Incoming>, user: UserId) -> Result<Response<Body>, Fail> {
+    let body: RenderBody = read_json(req, RENDER_BODY_MAX).await?;
+    if body.content.len() > crate::render::MAX_RENDER_BYTES {
+        return Err(Fail::Plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            crate::render::RenderRefusal::TooLarge.to_string(),
+        ));
+    }
+    let out = blocking(app, &user, move |s, user| {
+        s.render(user, body.path.as_deref(), &body.content)
+    })
+    .await?;
+    match out {
+        Ok(html) => Ok(json_response(StatusCode::OK, &json!({"html": html}))),
+        Err(r @ crate::render::RenderRefusal::TooLarge) => {
+            Err(Fail::Plain(StatusCode::PAYLOAD_TOO_LARGE, "too_large", r.to_string()))
+        }
+        Err(r @ crate::render::RenderRefusal::TooComplex) => Err(Fail::Plain(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_complex",
+            r.to_string(),
+        )),
+    }
+}
+
 /// How long an export waits for its client to read the next chunk before it is abandoned.
 const EXPORT_STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -199,6 +247,107 @@ async fn export(app: &App, user: UserId) -> Result<Response<Body>, Fail> {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     Ok(r)
+}
+
+/// Imports being written at once, all users together: each holds a thread and its user's lock
+/// for as long as its files take to write.
+static IMPORT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// `POST /api/import?overwrite=`: a vault as a zip, spooled to a temporary file (never whole in
+/// memory, at most `IMPORT_MAX_BYTES`), then imported by [`NoteService::import`]. It runs outside
+/// the request budget (writing thousands of notes takes longer than any search may); the answer
+/// comes when it is done, and it completes even if the client has gone.
+async fn import(app: &App, req: Request<Incoming>, user: UserId) -> Result<Response<Body>, Fail> {
+    let overwrite = match param(&query(&req)?, "overwrite") {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(_) => return Err(bad("overwrite must be true or false")),
+    };
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if !matches!(ctype.as_str(), "application/zip" | "application/x-zip-compressed") {
+        return Err(Fail::Plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the vault as a zip with Content-Type: application/zip".into(),
+        ));
+    }
+    let max = app.import_max_bytes;
+    let too_large = || {
+        Fail::Plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the upload is larger than {max} bytes, the largest import allowed"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let ticket = app.imports.begin(&user).ok_or_else(|| {
+        Fail::Plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "an import into your vault is already running; wait for it to finish".into(),
+        )
+    })?;
+    let file = tempfile::tempfile().map_err(|e| Fail::Service(internal_io("creating the import file", e)))?;
+    let spool = file
+        .try_clone()
+        .map_err(|e| Fail::Service(internal_io("creating the import file", e)))?;
+    let mut out = tokio::fs::File::from_std(spool);
+    let mut body = req.into_body();
+    let mut seen = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| bad(format!("the request body could not be read: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen = seen.saturating_add(data.len() as u64);
+        if seen > max {
+            return Err(too_large());
+        }
+        tokio::io::AsyncWriteExt::write_all(&mut out, &data)
+            .await
+            .map_err(|e| Fail::Service(internal_io("spooling an import", e)))?;
+    }
+    tokio::io::AsyncWriteExt::flush(&mut out)
+        .await
+        .map_err(|e| Fail::Service(internal_io("spooling an import", e)))?;
+    drop(out);
+    let _slot = IMPORT_SLOTS
+        .acquire()
+        .await
+        .map_err(|_| Fail::Service(ServiceError::Internal))?;
+    let (notes, max_entries) = (app.notes.clone(), app.import_max_entries);
+    let done = tokio::task::spawn_blocking(move || {
+        let _ticket = ticket;
+        let mut file = file;
+        std::io::Seek::rewind(&mut file).map_err(|e| crate::import::ImportError::Io(e.to_string()))?;
+        let mut source = crate::import::source::ZipSource::open(file, max_entries)?;
+        notes.import(
+            &user,
+            &mut source,
+            crate::import::ImportOptions { overwrite, max_entries },
+        )
+    })
+    .await
+    .map_err(|_| Fail::Service(ServiceError::Internal))?;
+    match done {
+        Ok(report) => Ok(json_response(StatusCode::OK, &report)),
+        Err(crate::import::ImportError::Service(e)) => Err(Fail::Service(e)),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Err(Fail::Plain(status, e.code(), e.to_string()))
+        }
+    }
 }
 
 fn internal_io(what: &str, e: impl std::fmt::Display) -> ServiceError {
@@ -318,6 +467,18 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
             .await?;
             return Ok(json_response(StatusCode::OK, &json!({"results": hits})));
         }
+        "/api/import" => {
+            if method != Method::POST {
+                return Err(not_allowed());
+            }
+            return import(app, req, user).await;
+        }
+        "/api/render" => {
+            if method != Method::POST {
+                return Err(not_allowed());
+            }
+            return render_draft(app, req, user).await;
+        }
         "/api/tags" => {
             if method != Method::GET {
                 return Err(not_allowed());
@@ -354,9 +515,23 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
     let path = percent::decode(rest, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
     match method {
         Method::GET => {
-            let note = blocking(app, &user, move |s, user| s.read(user, &path)).await?;
+            let html = wants_html(&query(&req)?)?;
+            let (note, rendered) = blocking(app, &user, move |s, user| {
+                let note = s.read(user, &path)?;
+                let rendered = if html {
+                    s.render(user, Some(&note.path), &note.content)?.ok()
+                } else {
+                    None
+                };
+                Ok((note, rendered))
+            })
+            .await?;
             let hash = note.hash.clone();
-            Ok(with_etag(json_response(StatusCode::OK, &note), &hash))
+            let mut v = serde_json::to_value(&note).unwrap_or(Value::Null);
+            if let Some(h) = rendered {
+                v["html"] = Value::String(h);
+            }
+            Ok(with_etag(json_response(StatusCode::OK, &v), &hash))
         }
         Method::PUT => {
             let header_match = if_match(&req)?;

@@ -44,6 +44,12 @@ pub struct App {
     pub audit: Arc<crate::audit::Auditor>,
     /// `GET /readyz`.
     pub readiness: Arc<crate::readiness::Readiness>,
+    /// Imports being received or written, one per user at a time.
+    pub imports: Arc<crate::lifecycle::ExportsInFlight>,
+    /// Largest import upload.
+    pub import_max_bytes: u64,
+    /// Most entries in one import.
+    pub import_max_entries: usize,
 }
 
 /// The low-cardinality `route` label of `vaultgate_backend_http_requests_total`.
@@ -65,6 +71,8 @@ pub fn route_label(method: &Method, path: &str) -> &'static str {
         "/api/tags" => return "api_tags",
         "/api/me" => return "api_me",
         "/api/export" => return "api_export",
+        "/api/render" => return "api_render",
+        "/api/import" => return "api_import",
         _ => {}
     }
     if let Some(rest) = path.strip_prefix("/api/notes/") {

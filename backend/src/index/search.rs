@@ -177,8 +177,10 @@ pub fn to_fts(query: &str) -> Result<String, QueryError> {
 pub struct SearchHit {
     pub path: String,
     pub title: String,
-    /// A piece of the body with the matched terms in `<mark>`…`</mark>`; other text HTML-escaped.
+    /// A piece of the body around the matches as plain text (Markdown syntax stripped).
     pub snippet: String,
+    /// The same text HTML-escaped, with the matched terms in `<mark>`…`</mark>` and no other tag.
+    pub snippet_html: String,
     /// Relevance, higher is better (the negated FTS5 bm25 rank, title weighted 5×).
     pub score: f64,
     pub tags: Vec<String>,
@@ -195,6 +197,8 @@ pub struct SearchRequest {
 
 const MARK_OPEN: &str = "\u{1}";
 const MARK_CLOSE: &str = "\u{2}";
+const MARK_OPEN_CHAR: char = '\u{1}';
+const MARK_CLOSE_CHAR: char = '\u{2}';
 
 /// Escapes HTML, then turns the sentinel markers into `<mark>` tags.
 fn render_snippet(raw: &str) -> String {
@@ -257,6 +261,7 @@ pub fn search(conn: &Connection, user: &str, req: &SearchRequest, fts: &str) -> 
                     title: r.get(2)?,
                     tags: serde_json::from_str(&tags).unwrap_or_default(),
                     snippet: String::new(),
+                    snippet_html: String::new(),
                     score: -rank,
                 },
             ))
@@ -279,7 +284,9 @@ pub fn search(conn: &Connection, user: &str, req: &SearchRequest, fts: &str) -> 
                     |r| r.get(0),
                 )
                 .unwrap_or_default();
-            hit.snippet = render_snippet(&raw);
+            let text = crate::render::plain::strip(&raw);
+            hit.snippet = text.replace([MARK_OPEN_CHAR, MARK_CLOSE_CHAR], "");
+            hit.snippet_html = render_snippet(&text);
             Ok(hit)
         })
         .collect()

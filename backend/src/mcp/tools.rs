@@ -427,8 +427,8 @@ impl VaultTools {
         .await
     }
 
-    /// Full-text search over titles and bodies, best match first, with a snippet around the
-    /// matches (matched words in <mark>…</mark>). All words must match; "quoted phrases",
+    /// Full-text search over titles and bodies, best match first, with a plain-text snippet
+    /// around the matches (and the same as HTML with the matched words in <mark>…</mark>). All words must match; "quoted phrases",
     /// prefix* and OR are supported. Filter by `tags` and `folder`.
     #[tool(annotations(
         title = "Search notes",

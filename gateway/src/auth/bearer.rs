@@ -6,10 +6,81 @@ use pingora::http::RequestHeader;
 /// Name of the gateway's HttpOnly cookie carrying a gateway token for the web page.
 pub const COOKIE_NAME: &str = "vaultgate_token";
 
-/// A `Set-Cookie` value carrying `token` for `max_age_secs` (0 clears it). `SameSite=None;
-/// Secure` because a Space is shown inside an iframe on huggingface.co.
-pub fn cookie_header(token: &str, max_age_secs: u64) -> String {
-    format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; Secure; SameSite=None; Max-Age={max_age_secs}")
+/// The header the web page adds to its requests while it is shown inside a frame.
+pub const EMBEDDED_HEADER: &str = "x-vaultgate-embedded";
+
+/// How the page's cookies are marked: from the public URL's scheme and from who asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookieScope {
+    /// `Secure; SameSite=None` (https, or http on a loopback host, which browsers treat as
+    /// secure): the cookie also reaches the page inside the huggingface.co iframe. Otherwise
+    /// `SameSite=Lax` without `Secure`, which browsers would drop over plain http.
+    pub cross_site: bool,
+    /// `Partitioned` (CHIPS): set for a request from the page while it is framed, so the
+    /// cookie lives in the framing site's partition, where browsers that block third-party
+    /// cookies still keep it.
+    pub partitioned: bool,
+}
+
+impl CookieScope {
+    /// The scope for a page served at `public_url`, answering `req` (if any).
+    pub fn of(public_url: &str, req: Option<&RequestHeader>) -> Self {
+        let url = public_url.trim().to_ascii_lowercase();
+        let cross_site = match url.strip_prefix("http://") {
+            None => true,
+            Some(rest) => {
+                let authority = rest.split('/').next().unwrap_or("");
+                let host = match authority.rsplit_once(':') {
+                    Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+                    _ => authority,
+                };
+                matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.ends_with(".localhost")
+            }
+        };
+        let framed = req.is_some_and(|r| {
+            r.headers.get(EMBEDDED_HEADER).is_some_and(|v| v.as_bytes() == b"1")
+                || r.headers
+                    .get("sec-fetch-dest")
+                    .is_some_and(|v| v.as_bytes() == b"iframe")
+        });
+        Self {
+            cross_site,
+            partitioned: cross_site && framed,
+        }
+    }
+
+    fn attributes(self) -> &'static str {
+        match (self.cross_site, self.partitioned) {
+            (true, true) => "Secure; SameSite=None; Partitioned",
+            (true, false) => "Secure; SameSite=None",
+            (false, _) => "SameSite=Lax",
+        }
+    }
+}
+
+/// A `Set-Cookie` value carrying `token` for `max_age_secs` (0 clears it), marked per `scope`.
+pub fn cookie_header(token: &str, max_age_secs: u64, scope: CookieScope) -> String {
+    format!(
+        "{COOKIE_NAME}={token}; Path=/; HttpOnly; {}; Max-Age={max_age_secs}",
+        scope.attributes()
+    )
+}
+
+/// The `Set-Cookie` values that clear the page's cookie: the partitioned copy is a separate
+/// cookie in browsers with CHIPS, so a framed page's sign-out clears both.
+pub fn clear_cookie_headers(scope: CookieScope) -> Vec<String> {
+    let mut out = vec![cookie_header(
+        "",
+        0,
+        CookieScope {
+            partitioned: false,
+            ..scope
+        },
+    )];
+    if scope.partitioned {
+        out.push(cookie_header("", 0, scope));
+    }
+    out
 }
 
 /// Query parameters that look like a credential; a request carrying one is refused.
@@ -242,5 +313,44 @@ mod tests {
             let r = req(uri, &headers);
             assert_eq!(extract(&r, cookie), want, "{uri} {headers:?}");
         }
+    }
+
+    #[test]
+    fn cookie_scope_table() {
+        let framed = {
+            let mut r = RequestHeader::build("POST", b"/api/auth/logout", None).unwrap();
+            r.append_header(EMBEDDED_HEADER, "1").unwrap();
+            r
+        };
+        let top = RequestHeader::build("POST", b"/api/auth/logout", None).unwrap();
+        for (url, req, want) in [
+            ("https://me-vault.hf.space", Some(&top), "Secure; SameSite=None;"),
+            ("https://me-vault.hf.space", None, "Secure; SameSite=None;"),
+            (
+                "https://me-vault.hf.space",
+                Some(&framed),
+                "Secure; SameSite=None; Partitioned;",
+            ),
+            ("http://localhost:7860", Some(&top), "Secure; SameSite=None;"),
+            (
+                "http://127.0.0.1:7860",
+                Some(&framed),
+                "Secure; SameSite=None; Partitioned;",
+            ),
+            ("http://[::1]:7860/", None, "Secure; SameSite=None;"),
+            ("http://notes.lan:7860", Some(&framed), "SameSite=Lax;"),
+            ("http://localhost.evil.example", None, "SameSite=Lax;"),
+            ("http://192.168.1.9", None, "SameSite=Lax;"),
+        ] {
+            let c = cookie_header("t.o.k", 60, CookieScope::of(url, req));
+            assert!(c.contains(&format!("HttpOnly; {want} Max-Age=60")), "{url}: {c}");
+        }
+        let cleared = clear_cookie_headers(CookieScope::of("https://a.hf.space", Some(&framed)));
+        assert_eq!(cleared.len(), 2);
+        assert!(!cleared[0].contains("Partitioned") && cleared[1].contains("Partitioned"));
+        assert_eq!(
+            clear_cookie_headers(CookieScope::of("https://a.hf.space", None)).len(),
+            1
+        );
     }
 }

@@ -21,7 +21,7 @@ use self::provider::{Provider, ProviderError};
 use crate::answer::Answer;
 use crate::audit::{self, RequestIds};
 use crate::auth::allow::{Account, AllowList};
-use crate::auth::bearer::{cookie_header, cookie_value};
+use crate::auth::bearer::{CookieScope, cookie_header, cookie_value};
 use crate::client_ip::ClientAddr;
 use crate::proxy::Gateway;
 
@@ -255,7 +255,7 @@ impl SignIn {
             .header("set-cookie", state_cookie("", 0));
         }
         let name = info.preferred_username.as_deref().or(info.name.as_deref());
-        let cookie = session_cookie(gw, &user, name, ("oauth", "success"), ip, ids);
+        let cookie = session_cookie(gw, req, &user, name, ("oauth", "success"), ip, ids);
         Answer::raw(302, "text/plain; charset=utf-8", bytes::Bytes::new())
             .header("location", "/")
             .header("set-cookie", cookie)
@@ -305,7 +305,7 @@ impl SignIn {
             gw.metrics.signins.with_label_values(&["forbidden"]).inc();
             return Answer::error(403, "forbidden", LOCAL_CODE_MISSING, None);
         }
-        let cookie = session_cookie(gw, user, Some("local user"), ("local", "local"), ip, ids);
+        let cookie = session_cookie(gw, req, user, Some("local user"), ("local", "local"), ip, ids);
         Answer::json(200, &serde_json::json!({"user": user.as_str()})).header("set-cookie", cookie)
     }
 }
@@ -348,9 +348,10 @@ pub fn local_only(req: &RequestHeader, peer: Option<std::net::IpAddr>, port: u16
 }
 
 /// Mints the page's session token for `user`, counts and audits it (`via`, sign-in `outcome`),
-/// and returns the `Set-Cookie` value carrying it.
+/// and returns the `Set-Cookie` value carrying it (marked for `req`, see [`CookieScope`]).
 fn session_cookie(
     gw: &Gateway,
+    req: &RequestHeader,
     user: &UserId,
     name: Option<&str>,
     (via, outcome): (&str, &str),
@@ -364,7 +365,8 @@ fn session_cookie(
     gw.metrics.signins.with_label_values(&[outcome]).inc();
     audit::signin_event(outcome, Some(user), None, ip, ids);
     audit::token_event("token_issue", user, via, ids);
-    cookie_header(&minted.token, minted.expires_at.saturating_sub(now_secs()))
+    let scope = CookieScope::of(gw.mcp_url.trim_end_matches("/mcp"), Some(req));
+    cookie_header(&minted.token, minted.expires_at.saturating_sub(now_secs()), scope)
 }
 
 /// The state cookie: HttpOnly, scoped to /auth, cross-site capable (the Space runs in an iframe).
