@@ -130,7 +130,26 @@ fn refused_name(name: &str, e: PathError) -> (&'static str, String) {
 
 impl NoteService {
     /// Imports every Markdown note of `source` into `user`'s vault; see the module docs.
+    /// A refusal writes nothing and leaves one audit line with its code.
     pub fn import(
+        &self,
+        user: &UserId,
+        source: &mut dyn Source,
+        options: ImportOptions,
+    ) -> Result<ImportReport, ImportError> {
+        self.import_checked(user, source, options).inspect_err(|e| {
+            tracing::warn!(
+                target: "audit",
+                event = "import_refused",
+                user = %user,
+                reason = e.code(),
+                status = e.status(),
+                "import refused: {e}"
+            );
+        })
+    }
+
+    fn import_checked(
         &self,
         user: &UserId,
         source: &mut dyn Source,
