@@ -308,7 +308,7 @@ impl NoteService {
         })();
         if result.is_err() {
             for s in &staged {
-                self.vault().discard(s);
+                self.vault().discard(user, s);
             }
             for (path, backup) in done.iter().rev() {
                 let restored = match backup {
@@ -467,18 +467,11 @@ mod tests {
         assert!(matches!(e, ImportError::Changed(_)), "{e}");
         assert_eq!(s.read(&u, "keep.md").unwrap().content, "original");
         assert_eq!(crate::vault::Vault::walk(s.vault(), &u).unwrap(), before);
-        let mut left = Vec::new();
-        let mut stack = vec![dir.path().join("vaults/alice")];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(d).unwrap().flatten() {
-                if e.file_type().unwrap().is_dir() {
-                    stack.push(e.path());
-                } else {
-                    left.push(e.file_name().to_string_lossy().into_owned());
-                }
-            }
-        }
-        assert_eq!(left, ["keep.md"], "no temporary or staging file is left");
+        let left: Vec<String> = std::fs::read_dir(dir.path().join("vaults/alice"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["keep.md"], "no temporary file, staging or new folder is left");
         // The same import without the change goes through, and a second import is refused while
         // one runs.
         let mut src = mem(&[("keep.md", "new"), ("a/new.md", "x [[keep]]")], None);

@@ -195,9 +195,13 @@ impl Vault {
         Ok(())
     }
 
-    /// Removes a staged file that was not placed (nothing when it was).
-    pub fn discard(&self, staged: &Staged) {
+    /// Removes a staged file that was not placed (nothing when it was), and the folders that
+    /// leaves empty.
+    pub fn discard(&self, user: &UserId, staged: &Staged) {
         let _ = fs::remove_file(&staged.tmp);
+        if let (Some(root), Some(dir)) = (self.existing_root(user), staged.tmp.parent()) {
+            remove_empty_dirs(&root, dir);
+        }
     }
 
     /// Deletes the note and any folders it leaves empty.
