@@ -57,6 +57,8 @@ pub enum ServiceError {
     Note(NoteError),
     #[error("{0}")]
     Refused(Refusal),
+    #[error("an import into your vault is running; retry when it has finished")]
+    Importing,
     #[error("internal error; the operation may not have completed")]
     Internal,
 }
@@ -75,7 +77,7 @@ impl ServiceError {
             ServiceError::Note(e) if e.is_size() => "too_large",
             ServiceError::Note(_) => "bad_request",
             ServiceError::Refused(Refusal::OverBudget) => "timeout",
-            ServiceError::Refused(Refusal::UserBusy) => "busy",
+            ServiceError::Refused(Refusal::UserBusy) | ServiceError::Importing => "busy",
             ServiceError::Refused(Refusal::PoolFull) => "overloaded",
             ServiceError::Refused(Refusal::Panicked) | ServiceError::Internal => "internal",
         }
@@ -92,7 +94,7 @@ impl ServiceError {
             ServiceError::Quota(_) => 403,
             ServiceError::Note(e) if e.is_size() => 413,
             ServiceError::Note(_) => 400,
-            ServiceError::Refused(Refusal::UserBusy) => 429,
+            ServiceError::Refused(Refusal::UserBusy) | ServiceError::Importing => 429,
             ServiceError::Refused(Refusal::OverBudget | Refusal::PoolFull) => 503,
             ServiceError::Refused(Refusal::Panicked) | ServiceError::Internal => 500,
         }
@@ -187,6 +189,9 @@ pub struct NoteService {
     limits: Limits,
     metrics: Metrics,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Users with an import running: their writes are refused at once rather than queued
+    /// behind it, so they cannot pile up holding the bulkhead's threads for its whole length.
+    importing: Mutex<HashSet<String>>,
     /// Per-user usage, loaded from the index on first use and kept current by the writes, which
     /// all hold the user's lock.
     usage: Mutex<HashMap<String, Usage>>,
@@ -207,6 +212,22 @@ impl Usage {
         self.notes += u64::from(old.is_none());
         self.bytes = self.bytes.saturating_sub(old.unwrap_or(0)) + size;
         self.folders.extend(ancestors(path.folder()).map(str::to_owned));
+    }
+}
+
+/// An import in progress (see [`NoteService::begin_import`]).
+pub(crate) struct ImportGuard<'a> {
+    service: &'a NoteService,
+    user: String,
+}
+
+impl Drop for ImportGuard<'_> {
+    fn drop(&mut self) {
+        self.service
+            .importing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.user);
     }
 }
 
@@ -232,6 +253,7 @@ impl NoteService {
             limits,
             metrics,
             locks: Mutex::new(HashMap::new()),
+            importing: Mutex::new(HashSet::new()),
             usage: Mutex::new(HashMap::new()),
         }
     }
@@ -250,6 +272,28 @@ impl NoteService {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The user's write lock for one note's change, refused while an import runs.
+    fn write_lock(&self, user: &UserId) -> Result<Arc<Mutex<()>>, ServiceError> {
+        if self
+            .importing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(user.as_str())
+        {
+            return Err(ServiceError::Importing);
+        }
+        Ok(self.user_lock(user))
+    }
+
+    /// Marks `user` as importing until the guard is dropped; `None` when an import already runs.
+    pub(crate) fn begin_import(&self, user: &UserId) -> Option<ImportGuard<'_>> {
+        let mut set = self.importing.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(user.as_str().to_owned()).then(|| ImportGuard {
+            service: self,
+            user: user.as_str().to_owned(),
+        })
     }
 
     /// The user's write lock: every change to the user's notes holds it.
@@ -423,7 +467,7 @@ impl NoteService {
         if req.tags.as_ref().is_some_and(|t| t.len() > MAX_TAGS) {
             return Err(self.refused_note(user, NoteError::TooManyTags));
         }
-        let lock = self.user_lock(user);
+        let lock = self.write_lock(user)?;
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let existing = self.current(user, &path)?;
         check_if_match(&path, req.if_match.as_ref(), existing.as_ref().map(|(_, h)| h.as_str()))?;
@@ -494,7 +538,7 @@ impl NoteService {
         let path = self.note_path(user, raw_path)?;
         self.check_size(text.len())?;
         self.check_size(find.map_or(0, str::len))?;
-        let lock = self.user_lock(user);
+        let lock = self.write_lock(user)?;
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let existing = self.current(user, &path)?;
         let Some((bytes, hash)) = &existing else {
@@ -717,7 +761,7 @@ impl NoteService {
         if from == to {
             return Err(ServiceError::BadRequest("new_path is the same as path".into()));
         }
-        let lock = self.user_lock(user);
+        let lock = self.write_lock(user)?;
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         self.new_folders(&self.usage(user)?, &to)?;
         let stamp = self.vault.rename(user, &from, &to).map_err(|e| match e {
@@ -750,7 +794,7 @@ impl NoteService {
     /// Deletes a note (optionally only if it still has the hash `if_match`).
     pub fn delete(&self, user: &UserId, raw_path: &str, if_match: Option<&IfMatch>) -> Result<(), ServiceError> {
         let path = self.note_path(user, raw_path)?;
-        let lock = self.user_lock(user);
+        let lock = self.write_lock(user)?;
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         if if_match.is_some() {
             let existing = self.current(user, &path)?;
@@ -1299,5 +1343,31 @@ mod tests {
         let after = s.read(&u, "keep.md").unwrap();
         assert!(after.content.ends_with("body") && after.content.contains("[[l]]"));
         assert_ne!(after.content, before);
+    }
+
+    #[test]
+    fn writes_are_refused_while_an_import_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = service(dir.path(), ROOMY);
+        let (u, bob) = (user("alice"), user("bob"));
+        put(&s, &u, "a.md", "x");
+        let importing = s.begin_import(&u).unwrap();
+        assert!(s.begin_import(&u).is_none(), "one import per user");
+        let w = s.write(
+            &u,
+            "b.md",
+            WriteRequest {
+                body: "x".into(),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(w, Err(ServiceError::Importing)), "{w:?}");
+        assert_eq!(ServiceError::Importing.status(), 429);
+        assert!(matches!(s.delete(&u, "a.md", None), Err(ServiceError::Importing)));
+        assert!(matches!(s.move_note(&u, "a.md", "c.md"), Err(ServiceError::Importing)));
+        assert_eq!(s.read(&u, "a.md").unwrap().content, "x", "reads go on");
+        put(&s, &bob, "b.md", "others are not held up");
+        drop(importing);
+        put(&s, &u, "b.md", "x");
     }
 }

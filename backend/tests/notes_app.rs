@@ -310,6 +310,17 @@ fn hostile_archives_write_nothing_or_only_what_is_valid() {
     // Too big an upload, too many entries, not a zip, over the note quota: refused whole.
     let (s, _) = import(&b, u, "", "application/zip", vec![b'x'; 400_000]);
     assert_eq!(s, 413);
+    // The same without a Content-Length (chunked): counted as it arrives.
+    let chunked = reqwest::blocking::Body::new(std::io::Cursor::new(vec![b'x'; 400_000]));
+    let r = b
+        .client
+        .post(format!("{}/api/import", b.url))
+        .headers(b.identity(u))
+        .header("content-type", "application/zip")
+        .body(chunked)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
     let many: Vec<(String, Vec<u8>)> = (0..25).map(|i| (format!("n{i}.txt"), vec![])).collect();
     let many: Vec<(&str, &[u8])> = many.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
     let (s, v) = import(&b, u, "", "application/zip", zip_of(&many));

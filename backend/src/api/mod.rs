@@ -312,6 +312,17 @@ async fn import(app: &App, req: Request<Incoming>, user: UserId) -> Result<Respo
         let Ok(data) = frame.into_data() else { continue };
         seen = seen.saturating_add(data.len() as u64);
         if seen > max {
+            // Read (and drop) a little more, so a client still sending sees the 413, not a reset.
+            let drain = async {
+                let mut more = 0usize;
+                while more <= DRAIN_MAX {
+                    match body.frame().await {
+                        Some(Ok(f)) => more = more.saturating_add(f.data_ref().map_or(0, |d| d.len())),
+                        _ => break,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
             return Err(too_large());
         }
         tokio::io::AsyncWriteExt::write_all(&mut out, &data)

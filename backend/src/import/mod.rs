@@ -4,9 +4,10 @@
 //! Two passes under the user's write lock. The first reads every entry through the caps (entry
 //! count, the note size limit on the real decompressed bytes), sends every name through the one
 //! path validator, parses every note as a write would, and checks the quotas for the whole
-//! import: nothing is written unless all of it fits. The second writes the notes (each file
-//! atomically; a replaced note's old file is kept as a hard link until the end) and then indexes
-//! them in one transaction. A failure in the second pass puts every file back as it was.
+//! import: nothing is written unless all of it fits. The second stages every note in a
+//! temporary file beside its place, syncs them all, renames each into place (a replaced note's
+//! old file kept as a hard link until the end), syncs their folders once each, and indexes them
+//! in one transaction. A failure in the second pass puts every file back as it was.
 
 pub mod source;
 
@@ -129,13 +130,33 @@ fn refused_name(name: &str, e: PathError) -> (&'static str, String) {
 
 impl NoteService {
     /// Imports every Markdown note of `source` into `user`'s vault; see the module docs.
+    /// A refusal writes nothing and leaves one audit line with its code.
     pub fn import(
         &self,
         user: &UserId,
         source: &mut dyn Source,
         options: ImportOptions,
     ) -> Result<ImportReport, ImportError> {
+        self.import_checked(user, source, options).inspect_err(|e| {
+            tracing::warn!(
+                target: "audit",
+                event = "import_refused",
+                user = %user,
+                reason = e.code(),
+                status = e.status(),
+                "import refused: {e}"
+            );
+        })
+    }
+
+    fn import_checked(
+        &self,
+        user: &UserId,
+        source: &mut dyn Source,
+        options: ImportOptions,
+    ) -> Result<ImportReport, ImportError> {
         let max = self.limits().note_max_bytes;
+        let _importing = self.begin_import(user).ok_or(ServiceError::Importing)?;
         let entries = source.entries(options.max_entries)?;
         let lock = self.user_lock(user);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -250,14 +271,25 @@ impl NoteService {
         let root = self.vault().user_root(user).map_err(|e| io("user folder", &e))?;
         let staging = root.join(format!(".import-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&staging).map_err(|e| io("staging folder", &e))?;
-        // (path, the old file's kept copy) for every note touched so far.
+        // Every note goes to a temporary file beside its place first; all are synced together,
+        // then renamed into place, then their folders synced once each.
+        let mut staged = Vec::with_capacity(plan.len());
+        // (path, the old file's kept copy) for every note put in place so far.
         let mut done: Vec<(NotePath, Option<PathBuf>)> = Vec::new();
         let result = (|| {
-            for (n, p) in plan.iter().enumerate() {
+            for p in plan {
                 let bytes = source
                     .read(p.entry, self.limits().note_max_bytes)?
                     .filter(|b| content_hash(b) == p.hash)
                     .ok_or_else(|| ImportError::Changed(p.path.to_string()))?;
+                staged.push(
+                    self.vault()
+                        .stage(user, &p.path, &bytes)
+                        .map_err(|e| io("writing a note", &e))?,
+                );
+            }
+            self.vault().sync_staged(&staged).map_err(|e| io("syncing notes", &e))?;
+            for (n, (p, s)) in plan.iter().zip(&staged).enumerate() {
                 let backup = if p.replaces {
                     let file = self.vault().locate(user, &p.path).map_err(|e| io("locating", &e))?;
                     let keep = staging.join(n.to_string());
@@ -267,13 +299,17 @@ impl NoteService {
                     None
                 };
                 done.push((p.path.clone(), backup));
-                self.vault()
-                    .write(user, &p.path, &bytes)
-                    .map_err(|e| io("writing a note", &e))?;
+                self.vault().place(s).map_err(|e| io("placing a note", &e))?;
             }
+            self.vault()
+                .sync_placed(&staged)
+                .map_err(|e| io("syncing folders", &e))?;
             self.index_plan(user, plan)
         })();
         if result.is_err() {
+            for s in &staged {
+                self.vault().discard(user, s);
+            }
             for (path, backup) in done.iter().rev() {
                 let restored = match backup {
                     Some(keep) => self
@@ -330,5 +366,120 @@ impl NoteService {
             tracing::error!(error = %e, "import: indexing");
             ImportError::Io("internal error; nothing was imported".into())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source::{Entry, Kind, Source};
+    use super::*;
+    use crate::config::Limits;
+    use crate::index::{Index, IndexOptions};
+    use crate::metrics::Metrics;
+    use crate::service::WriteRequest;
+    use crate::vault::Vault;
+
+    /// Entries in memory; `flip` changes the bytes an entry gives on its second read.
+    struct Mem {
+        entries: Vec<(String, Vec<u8>)>,
+        reads: Vec<usize>,
+        flip: Option<usize>,
+    }
+
+    impl Source for Mem {
+        fn entries(&mut self, max: usize) -> Result<Vec<Entry>, ImportError> {
+            if self.entries.len() > max {
+                return Err(ImportError::TooManyEntries {
+                    count: self.entries.len(),
+                    max,
+                });
+            }
+            self.reads = vec![0; self.entries.len()];
+            Ok(self
+                .entries
+                .iter()
+                .map(|(n, _)| Entry {
+                    name: n.clone(),
+                    kind: Kind::File,
+                })
+                .collect())
+        }
+
+        fn read(&mut self, i: usize, max: u64) -> Result<Option<Vec<u8>>, ImportError> {
+            self.reads[i] += 1;
+            let mut b = self.entries[i].1.clone();
+            if self.flip == Some(i) && self.reads[i] > 1 {
+                b.push(b'!');
+            }
+            Ok((b.len() as u64 <= max).then_some(b))
+        }
+    }
+
+    fn service(dir: &std::path::Path) -> NoteService {
+        let limits = Limits {
+            note_max_bytes: 1024,
+            user_max_notes: 100,
+            user_max_bytes: 1 << 20,
+            user_max_folders: 100,
+        };
+        NoteService::new(
+            Vault::open(&dir.join("vaults")).unwrap(),
+            Index::open(&dir.join("index.db"), IndexOptions::default()).unwrap(),
+            limits,
+            Metrics::new(),
+        )
+    }
+
+    fn mem(entries: &[(&str, &str)], flip: Option<usize>) -> Mem {
+        Mem {
+            entries: entries
+                .iter()
+                .map(|(n, b)| (n.to_string(), b.as_bytes().to_vec()))
+                .collect(),
+            reads: Vec::new(),
+            flip,
+        }
+    }
+
+    /// A source that changes between the passes fails the import, and nothing of it stays:
+    /// no new note, the replaced note as it was, no temporary or staging file.
+    #[test]
+    fn a_failure_in_the_second_pass_leaves_the_vault_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = service(dir.path());
+        let u = UserId::parse("alice").unwrap();
+        s.write(
+            &u,
+            "keep.md",
+            WriteRequest {
+                body: "original".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let before = crate::vault::Vault::walk(s.vault(), &u).unwrap();
+        let opts = ImportOptions {
+            overwrite: true,
+            max_entries: 10,
+        };
+        let mut src = mem(&[("keep.md", "new"), ("a/new.md", "x"), ("b/last.md", "y")], Some(2));
+        let e = s.import(&u, &mut src, opts).unwrap_err();
+        assert!(matches!(e, ImportError::Changed(_)), "{e}");
+        assert_eq!(s.read(&u, "keep.md").unwrap().content, "original");
+        assert_eq!(crate::vault::Vault::walk(s.vault(), &u).unwrap(), before);
+        let left: Vec<String> = std::fs::read_dir(dir.path().join("vaults/alice"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["keep.md"], "no temporary file, staging or new folder is left");
+        // The same import without the change goes through, and a second import is refused while
+        // one runs.
+        let mut src = mem(&[("keep.md", "new"), ("a/new.md", "x [[keep]]")], None);
+        let r = s.import(&u, &mut src, opts).unwrap();
+        assert_eq!((r.created, r.replaced), (1, 1));
+        assert_eq!(s.backlinks(&u, "keep.md").unwrap()[0].path, "a/new.md");
+        let _running = s.begin_import(&u).unwrap();
+        let e = s.import(&u, &mut mem(&[("z.md", "z")], None), opts).unwrap_err();
+        assert_eq!(e.status(), 429);
     }
 }

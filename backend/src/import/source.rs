@@ -42,6 +42,60 @@ fn read_capped(r: impl Read, max: u64) -> std::io::Result<Option<Vec<u8>>> {
     Ok((buf.len() as u64 <= max).then_some(buf))
 }
 
+/// The most bytes one central directory record may take on average (46 fixed bytes, a name,
+/// extra fields and a comment): bounds the listing's memory before the zip reader allocates it.
+const MAX_DIRECTORY_RECORD: u64 = 2048;
+
+/// The entry count and central directory size the archive's end record claims (zip64 too),
+/// read before the zip reader builds its listing.
+fn directory_size(file: &mut File) -> Result<(u64, u64), ImportError> {
+    use std::io::{Seek, SeekFrom};
+    let bad = |m: &str| ImportError::BadArchive(m.to_owned());
+    let io = |e: std::io::Error| ImportError::Io(format!("reading the upload: {e}"));
+    let len = file.seek(SeekFrom::End(0)).map_err(io)?;
+    // The end record is 22 bytes plus a comment of at most 65,535.
+    let tail_len = len.min(22 + 65_535);
+    let start = len - tail_len;
+    file.seek(SeekFrom::Start(start)).map_err(io)?;
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact(&mut tail).map_err(io)?;
+    let at = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| tail[i..i + 4] == *b"PK\x05\x06")
+        .ok_or_else(|| bad("no end of central directory record"))?;
+    let u16_at = |b: &[u8], i: usize| u64::from(u16::from_le_bytes([b[i], b[i + 1]]));
+    let u32_at = |b: &[u8], i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+    let (mut count, mut size) = (u16_at(&tail, at + 10), u32_at(&tail, at + 12));
+    if count == 0xFFFF || size == 0xFFFF_FFFF {
+        // Zip64: a locator just before the end record points at the zip64 end record.
+        let loc = at.checked_sub(20).ok_or_else(|| bad("zip64 locator missing"))?;
+        if tail[loc..loc + 4] != *b"PK\x06\x07" {
+            return Err(bad("zip64 locator missing"));
+        }
+        let mut off = [0u8; 8];
+        off.copy_from_slice(&tail[loc + 8..loc + 16]);
+        let off = u64::from_le_bytes(off);
+        if off.saturating_add(56) > len {
+            return Err(bad("zip64 end record out of the file"));
+        }
+        let mut rec = [0u8; 56];
+        file.seek(SeekFrom::Start(off)).map_err(io)?;
+        file.read_exact(&mut rec).map_err(io)?;
+        if rec[..4] != *b"PK\x06\x06" {
+            return Err(bad("zip64 end record missing"));
+        }
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&rec[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
+        count = u64_at(32);
+        size = u64_at(40);
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok((count, size))
+}
+
 /// A zip archive in a file.
 pub struct ZipSource {
     archive: zip::ZipArchive<File>,
@@ -50,7 +104,19 @@ pub struct ZipSource {
 impl ZipSource {
     /// Opens the archive; its central directory must list at most `max_entries` entries, which
     /// is checked before the directory is read (its size is what memory the listing takes).
-    pub fn open(file: File, max_entries: usize) -> Result<Self, ImportError> {
+    pub fn open(mut file: File, max_entries: usize) -> Result<Self, ImportError> {
+        let (count, size) = directory_size(&mut file)?;
+        if count > max_entries as u64 {
+            return Err(ImportError::TooManyEntries {
+                count: usize::try_from(count).unwrap_or(usize::MAX),
+                max: max_entries,
+            });
+        }
+        if size > (max_entries as u64).saturating_mul(MAX_DIRECTORY_RECORD) {
+            return Err(ImportError::BadArchive(format!(
+                "its central directory is {size} bytes, more than {max_entries} entries need"
+            )));
+        }
         let archive = zip::ZipArchive::new(file).map_err(|e| ImportError::BadArchive(e.to_string()))?;
         if archive.len() > max_entries {
             return Err(ImportError::TooManyEntries {

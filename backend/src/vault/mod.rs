@@ -4,4 +4,4 @@ pub mod paths;
 pub mod store;
 
 pub use paths::{Folder, NotePath, PathError};
-pub use store::{FileStamp, Vault, VaultError};
+pub use store::{FileStamp, Staged, Vault, VaultError};

@@ -48,6 +48,17 @@ impl FileStamp {
     }
 }
 
+/// A note's new bytes in a temporary file beside its place, not yet in place: many notes are
+/// staged, synced and then renamed together (an import), so a thousand notes cost one wait for
+/// the disk instead of a thousand.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    file: PathBuf,
+    /// Folders created for it, outermost first.
+    created: Vec<PathBuf>,
+}
+
 /// The per-user vault directories.
 #[derive(Debug, Clone)]
 pub struct Vault {
@@ -135,6 +146,62 @@ impl Vault {
                 let _ = fs::remove_file(&tmp);
                 Err(io_err(format!("writing note '{path}'"))(e))
             }
+        }
+    }
+
+    /// Writes `bytes` to a temporary file in the note's folder (created if needed), unsynced.
+    pub fn stage(&self, user: &UserId, path: &NotePath, bytes: &[u8]) -> Result<Staged, VaultError> {
+        let file = self.locate(user, path)?;
+        let dir = file.parent().ok_or(PathError::Escapes)?.to_path_buf();
+        let created = create_dirs(&dir).map_err(io_err(format!("creating the folder of '{path}'")))?;
+        let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(bytes));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(format!("writing note '{path}'"))(e));
+        }
+        Ok(Staged { tmp, file, created })
+    }
+
+    /// Makes staged files' contents durable, without putting them in place.
+    pub fn sync_staged(&self, staged: &[Staged]) -> Result<(), VaultError> {
+        for s in staged {
+            File::open(&s.tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("syncing a staged note"))?;
+        }
+        Ok(())
+    }
+
+    /// Puts a staged file in place (an atomic rename over any old note).
+    pub fn place(&self, staged: &Staged) -> Result<(), VaultError> {
+        fs::rename(&staged.tmp, &staged.file).map_err(io_err("placing a staged note"))
+    }
+
+    /// Syncs every folder the placed files went into or were created in, each once, so the
+    /// renames survive a crash.
+    pub fn sync_placed(&self, staged: &[Staged]) -> Result<(), VaultError> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for s in staged {
+            dirs.extend(s.file.parent().map(Path::to_path_buf));
+            dirs.extend(s.created.iter().filter_map(|d| d.parent().map(Path::to_path_buf)));
+        }
+        for d in dirs {
+            sync_dir(&d).map_err(io_err("syncing a folder"))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a staged file that was not placed (nothing when it was), and the folders that
+    /// leaves empty.
+    pub fn discard(&self, user: &UserId, staged: &Staged) {
+        let _ = fs::remove_file(&staged.tmp);
+        if let (Some(root), Some(dir)) = (self.existing_root(user), staged.tmp.parent()) {
+            remove_empty_dirs(&root, dir);
         }
     }
 
