@@ -48,8 +48,9 @@ impl Default for RequestTrace {
 
 impl RequestTrace {
     /// Opens the request's span, continuing or linking the client's `traceparent` header.
+    /// Liveness probes (`/healthz`) get no span: they would drown the traces that matter.
     pub fn start(req: &RequestHeader, route: Route, method: HttpMethod) -> Self {
-        if !telemetry::enabled() {
+        if !telemetry::enabled() || route == Route::Healthz {
             return Self::default();
         }
         let span = tracing::info_span!(

@@ -155,6 +155,10 @@ fn spans_cross_the_hop_and_carry_nothing_private() {
         spans.iter().all(|s| s.attr("enduser.id").is_none()),
         "no user id unless OTEL_RECORD_USER=true"
     );
+    assert!(
+        !spans.iter().any(|s| s.attr("http.route") == Some("healthz")),
+        "liveness probes have no spans"
+    );
     for step in ["note.write", "index.update", "index.query", "reconcile"] {
         assert!(
             spans.iter().any(|s| s.name == step && s.service == "vaultgate-backend"),
