@@ -136,6 +136,11 @@ fn spans_cross_the_hop_and_carry_nothing_private() {
     let legacy_call = tools_call(&spans, "legacy");
     assert_eq!(legacy_call.attr("http.route"), Some("mcp"));
     assert_eq!(legacy_call.attr("http.response.status_code"), Some("200"));
+    assert_eq!(
+        legacy_call.attr("mcp.tool.name"),
+        Some("write_note"),
+        "from a one-piece body"
+    );
     assert_hop(&spans, &legacy_call, "write_note");
     let modern_call = tools_call(&spans, "modern");
     assert_eq!(modern_call.attr("mcp.tool.name"), Some("search_notes"));
