@@ -683,7 +683,7 @@ impl ProxyHttp for Gateway {
         &self,
         _s: &mut Session,
         body: &mut Option<Bytes>,
-        _end: bool,
+        end: bool,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         if let (Some(m), Some(chunk)) = (ctx.mcp.as_mut(), body.as_ref())
@@ -691,6 +691,7 @@ impl ProxyHttp for Gateway {
         {
             m.method = RpcMethod::of(scan_method(chunk));
         }
+        ctx.trace.body_chunk(body.as_deref(), end, ctx.mcp.as_ref());
         Ok(())
     }
 

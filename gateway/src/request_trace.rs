@@ -20,6 +20,7 @@ use vaultgate_shared::telemetry;
 use crate::metrics::HttpMethod;
 use crate::proxy::McpCall;
 use crate::routes::Route;
+use crate::sessions::Era;
 use crate::sessions::era::MCP_NAME;
 
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -33,6 +34,10 @@ pub struct RequestTrace {
     refusal: std::sync::OnceLock<&'static str>,
     /// A client trace was already taken from the headers (the body's `_meta` is then ignored).
     has_client_trace: bool,
+    /// The first body chunk went by.
+    body_seen: bool,
+    /// A legacy `tools/call`'s tool name, read from a body that came in one piece.
+    tool: Option<String>,
 }
 
 impl Default for RequestTrace {
@@ -42,14 +47,17 @@ impl Default for RequestTrace {
             upstream: Span::none(),
             refusal: std::sync::OnceLock::new(),
             has_client_trace: false,
+            body_seen: false,
+            tool: None,
         }
     }
 }
 
 impl RequestTrace {
     /// Opens the request's span, continuing or linking the client's `traceparent` header.
+    /// Liveness probes (`/healthz`) get no span: they would drown the traces that matter.
     pub fn start(req: &RequestHeader, route: Route, method: HttpMethod) -> Self {
-        if !telemetry::enabled() {
+        if !telemetry::enabled() || route == Route::Healthz {
             return Self::default();
         }
         let span = tracing::info_span!(
@@ -114,6 +122,33 @@ impl RequestTrace {
             && let Some(cx) = telemetry::parse_traceparent(&parent, state.as_deref())
         {
             self.adopt(cx);
+        }
+    }
+
+    /// A forwarded body chunk: a legacy `tools/call` (which has no `Mcp-Name` header) whose
+    /// whole body is this first chunk gives its tool name (a real parse, so never a value from
+    /// the arguments; larger bodies are not parsed and leave the name to the backend's span).
+    pub fn body_chunk(&mut self, chunk: Option<&[u8]>, end: bool, mcp: Option<&McpCall>) {
+        if !telemetry::enabled() || self.body_seen {
+            return;
+        }
+        self.body_seen = true;
+        let (Some(chunk), true, Some(m)) = (chunk, end, mcp) else {
+            return;
+        };
+        if m.era != Era::Legacy || m.method.label() != "tools/call" {
+            return;
+        }
+        #[derive(serde::Deserialize)]
+        struct Msg {
+            params: Params,
+        }
+        #[derive(serde::Deserialize)]
+        struct Params {
+            name: String,
+        }
+        if let Ok(msg) = serde_json::from_slice::<Msg>(chunk) {
+            self.tool = tool_name(msg.params.name.as_bytes()).map(str::to_owned);
         }
     }
 
@@ -190,6 +225,8 @@ impl RequestTrace {
             span.record("mcp.protocol.era", m.era.label());
             if let Some(tool) = req.headers.get(MCP_NAME).and_then(|v| tool_name(v.as_bytes())) {
                 span.record("mcp.tool.name", tool);
+            } else if let Some(tool) = &self.tool {
+                span.record("mcp.tool.name", tool.as_str());
             }
         }
         if let Some(u) = user {

@@ -200,7 +200,8 @@ pub struct Telemetry {
 impl Drop for Telemetry {
     fn drop(&mut self) {
         ENABLED.store(false, Ordering::Relaxed);
-        if let Err(e) = self.provider.shutdown() {
+        // Bounded: a collector that is down must not hold up the exit for long.
+        if let Err(e) = self.provider.shutdown_with_timeout(std::time::Duration::from_secs(3)) {
             eprintln!("exporting the last trace spans failed: {e}");
         }
     }
