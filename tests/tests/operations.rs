@@ -315,6 +315,25 @@ fn gateway_readyz_reports_the_backend_and_the_state_store() {
     let memory = Gateway::start(&backend.url(), &[("GATEWAY_STATE", "memory")]);
     let body = wait_readyz(&memory.url(), 200);
     assert_eq!(body["state"]["store"], "memory", "{body}");
+    // Redis unreachable: the gateway is alive but not ready, and says it is the state store.
+    let redis_url = format!("redis://127.0.0.1:{}/0", vaultgate_tests::free_port());
+    let redis = Gateway::start(
+        &backend.url(),
+        &[
+            ("GATEWAY_STATE", "redis"),
+            ("REDIS_URL", &redis_url),
+            ("STATE_TIMEOUT", "200ms"),
+        ],
+    );
+    let body = wait_readyz(&format!("http://127.0.0.1:{}", redis.admin_port), 503);
+    assert_eq!(body["state"]["store"], "redis", "{body}");
+    assert_eq!(body["state"]["status"], "unavailable", "{body}");
+    assert_eq!(body["backend"]["status"], "ok", "{body}");
+    assert_eq!(body["error"], "state_unavailable", "{body}");
+    assert!(
+        !body.to_string().contains(&redis_url),
+        "the Redis URL in /readyz: {body}"
+    );
     // The backend gone: 503, the state store still fine.
     drop(backend);
     let body = wait_readyz(&gw.url(), 503);
