@@ -121,7 +121,7 @@ impl Metrics {
         )
         .expect("valid metric");
         build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("VAULTGATE_COMMIT")])
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), vaultgate_shared::COMMIT])
             .set(1);
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,

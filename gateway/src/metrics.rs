@@ -226,7 +226,7 @@ impl Metrics {
         )
         .expect("static metric");
         build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("VAULTGATE_COMMIT")])
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), vaultgate_shared::COMMIT])
             .set(1);
         m.registry
             .register(Box::new(build_info))

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error_body;
 pub mod exit;
 pub mod headers;
+pub mod html;
 pub mod identity;
 pub mod jwt;
 pub mod logging;
@@ -21,3 +22,6 @@ pub mod user;
 pub use error_body::ErrorBody;
 pub use identity::{Identity, IdentityClaims, IdentityError, IdentityKey, sign_identity, verify_identity};
 pub use user::{UserId, UserIdError};
+
+/// The commit this build came from (see `build.rs`), for both programs' `build_info` metric.
+pub const COMMIT: &str = env!("VAULTGATE_COMMIT");

@@ -202,20 +202,9 @@ const MARK_CLOSE_CHAR: char = '\u{2}';
 
 /// Escapes HTML, then turns the sentinel markers into `<mark>` tags.
 fn render_snippet(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() + 16);
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\u{1}' => out.push_str("<mark>"),
-            '\u{2}' => out.push_str("</mark>"),
-            c => out.push(c),
-        }
-    }
-    out
+    vaultgate_shared::html::escape(raw)
+        .replace(MARK_OPEN, "<mark>")
+        .replace(MARK_CLOSE, "</mark>")
 }
 
 /// Runs a search for `user`. Errors here are SQLite failures, never user syntax.

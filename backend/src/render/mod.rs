@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
+use vaultgate_shared::html::escape;
 
 use crate::notes::{self, frontmatter, limits::MAX_LINKS};
 use crate::percent;
@@ -223,12 +224,12 @@ fn wikilink_open(dest: &str, resolved: &HashMap<String, String>, current: Option
         let _ = write!(
             tag,
             " href=\"#note={}\" data-note=\"{}\"",
-            escape_attr(&percent::encode_path(p)),
-            escape_attr(p)
+            escape(&percent::encode_path(p)),
+            escape(p)
         );
     }
     if let Some(h) = heading {
-        let _ = write!(tag, " data-heading=\"{ID_PREFIX}{}\"", escape_attr(&slug(h)));
+        let _ = write!(tag, " data-heading=\"{ID_PREFIX}{}\"", escape(&slug(h)));
     }
     tag.push('>');
     tag
@@ -294,22 +295,6 @@ pub fn slug(text: &str) -> String {
         }
     }
     if out.is_empty() { "section".to_owned() } else { out }
-}
-
-/// Escapes text for a double-quoted HTML attribute.
-fn escape_attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Renders `body` with `resolve` answering which note each wikilink key names (called once,

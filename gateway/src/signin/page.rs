@@ -5,21 +5,7 @@ use bytes::Bytes;
 
 use crate::answer::Answer;
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use vaultgate_shared::html::escape;
 
 /// A page explaining what happened, with links to the start page and to sign in again.
 pub fn message(status: u16, title: &str, message: &str) -> Answer {
@@ -32,20 +18,4 @@ pub fn message(status: u16, title: &str, message: &str) -> Answer {
          <p><a class=\"button\" href=\"/\">Back to the start page</a></p></main></body></html>\n"
     );
     crate::web::secure(Answer::raw(status, "text/html; charset=utf-8", Bytes::from(html)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escape_table() {
-        for (raw, want) in [
-            ("plain", "plain"),
-            ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
-            ("a\"b'c&d", "a&quot;b&#39;c&amp;d"),
-        ] {
-            assert_eq!(escape(raw), want);
-        }
-    }
 }

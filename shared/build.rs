@@ -1,7 +1,6 @@
-//! Embeds the build's commit for `*_build_info{commit}`: `VAULTGATE_COMMIT` when set (the
-//! Dockerfile passes it as a build argument, since the image build has no `.git`), else
-//! `git rev-parse --short=12 HEAD`, else "unknown". The same script is in backend/ and gateway/
-//! (self-contained: the image build compiles each crate on its own).
+//! Embeds the build's commit, which both programs report in `*_build_info{commit}`:
+//! `VAULTGATE_COMMIT` when set (the Dockerfile passes it as a build argument, since the image
+//! build has no `.git`), else `git rev-parse --short=12 HEAD`, else "unknown".
 
 fn main() {
     println!("cargo:rerun-if-env-changed=VAULTGATE_COMMIT");
