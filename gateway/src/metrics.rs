@@ -1,5 +1,5 @@
 //! The gateway's Prometheus metrics. Names and labels are a public interface (the
-//! dashboards and alerts use them): see the design's Observability table. Labels are
+//! dashboards and alerts use them): see docs/operations.md. Labels are
 //! low-cardinality only — never a user, token, session or path.
 
 use std::sync::OnceLock;

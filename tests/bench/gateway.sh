@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The gateway benchmark (issues 4 and 5, "Performance"), in one command:
+# The gateway benchmark (the targets of docs/benchmarks.md), in one command:
 #
 #   tests/bench/gateway.sh            full run (≈ 6 min after the build)
 #   tests/bench/gateway.sh --quick    CI smoke run (BENCH_SMALL=1 does the same): 1 s per target,

@@ -1,5 +1,5 @@
 //! `bench-report`: turns the measurements of `tests/bench/run.sh` into `e2e.md` (Markdown tables,
-//! the issue's targets with met / not met and ratios) and SVG charts (plotters, SVG backend only,
+//! the documented targets with met / not met and ratios) and SVG charts (plotters, SVG backend only,
 //! text drawn as SVG `<text>`, so no font is needed on the machine that renders them).
 //!
 //! ```text

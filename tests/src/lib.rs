@@ -24,7 +24,7 @@ pub const IDENTITY_SECRET: &str = "test-identity-secret-0123456789abcdef-xyz";
 /// The gateway token key used by tests.
 pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef-0123456789";
 
-/// Every metric in the design's Observability table (names are a public interface).
+/// Every documented metric (docs/operations.md; names are a public interface).
 pub const DESIGN_METRICS: [&str; 18] = [
     "vaultgate_gateway_requests_total",
     "vaultgate_gateway_request_duration_seconds",

@@ -611,7 +611,7 @@ fn dashboard_and_alerts_use_only_exported_metrics_and_cover_the_issue() {
     {
         assert!(known.contains(m.as_str()), "{m} is not a metric the code exports");
     }
-    // What the issue asks the dashboard to show.
+    // What the dashboard must show.
     for m in [
         "vaultgate_gateway_requests_total",
         "vaultgate_gateway_request_duration_seconds",

@@ -159,7 +159,7 @@ fn check_segments(s: &str) -> Result<(), PathError> {
 }
 
 impl NotePath {
-    /// Validates `s` against the design's rules.
+    /// Validates `s` against the path rules (docs/security.md).
     pub fn parse(s: &str) -> Result<Self, PathError> {
         if s.is_empty() {
             return Err(PathError::Empty);
