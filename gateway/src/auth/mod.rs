@@ -8,6 +8,8 @@ pub mod revocation;
 
 use std::sync::Arc;
 
+use subtle::ConstantTimeEq;
+
 use pingora::http::RequestHeader;
 use vaultgate_shared::UserId;
 use vaultgate_shared::jwt::JwtError;
@@ -270,6 +272,30 @@ impl Authenticator {
                 STATE_UNAVAILABLE,
                 "the gateway's state store is unavailable; retry shortly",
             )),
+        }
+    }
+}
+
+/// Compares secrets without leaking where they differ (`subtle`: no early exit for the
+/// optimiser to find). Only the length may show, and secrets of one kind share a length.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_table() {
+        for (a, b, eq) in [
+            (&b"abc"[..], &b"abc"[..], true),
+            (b"abc", b"abd", false),
+            (b"abc", b"abcd", false),
+            (b"", b"", true),
+            (b"", b"a", false),
+        ] {
+            assert_eq!(constant_time_eq(a, b), eq, "{a:?} {b:?}");
         }
     }
 }

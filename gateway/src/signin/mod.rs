@@ -76,7 +76,7 @@ impl LocalCode {
     }
 
     fn matches(&self, given: &[u8]) -> bool {
-        crate::proxy::constant_time_eq(self.0.as_bytes(), given)
+        crate::auth::constant_time_eq(self.0.as_bytes(), given)
     }
 }
 
@@ -176,7 +176,7 @@ impl SignIn {
                 "missing state or state cookie",
             );
         };
-        if !crate::proxy::constant_time_eq(want_state.as_bytes(), got_state.as_bytes()) {
+        if !crate::auth::constant_time_eq(want_state.as_bytes(), got_state.as_bytes()) {
             return fail(
                 "bad_state",
                 400,
