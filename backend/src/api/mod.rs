@@ -92,6 +92,22 @@ const DRAIN_MAX: usize = 8 << 20;
 /// How long draining an over-size body may take.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Reads and drops what is left of a refused body, at most [`DRAIN_MAX`] bytes for at most
+/// [`DRAIN_TIME`], so that a client still sending reads the 413 instead of a reset (and does not
+/// reuse a connection the server is about to close).
+async fn drain(body: &mut Incoming) {
+    let drain = async {
+        let mut seen = 0usize;
+        while seen <= DRAIN_MAX {
+            match body.frame().await {
+                Some(Ok(f)) => seen = seen.saturating_add(f.data_ref().map_or(0, |d| d.len())),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+}
+
 async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>, max: usize) -> Result<T, Fail> {
     let mut body = req.into_body();
     let mut bytes = Vec::new();
@@ -101,15 +117,7 @@ async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>, max: us
         let Ok(data) = frame.into_data() else { continue };
         seen = seen.saturating_add(data.len());
         if seen > max {
-            let drain = async {
-                while seen <= DRAIN_MAX {
-                    match body.frame().await {
-                        Some(Ok(f)) => seen = seen.saturating_add(f.data_ref().map_or(0, |d| d.len())),
-                        _ => break,
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+            drain(&mut body).await;
             return Err(Fail::Plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
@@ -291,6 +299,7 @@ async fn import(app: &App, req: Request<Incoming>, user: UserId) -> Result<Respo
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
+        drain(&mut req.into_body()).await;
         return Err(too_large());
     }
     let ticket = app.imports.begin(&user).ok_or_else(|| {
@@ -312,17 +321,7 @@ async fn import(app: &App, req: Request<Incoming>, user: UserId) -> Result<Respo
         let Ok(data) = frame.into_data() else { continue };
         seen = seen.saturating_add(data.len() as u64);
         if seen > max {
-            // Read (and drop) a little more, so a client still sending sees the 413, not a reset.
-            let drain = async {
-                let mut more = 0usize;
-                while more <= DRAIN_MAX {
-                    match body.frame().await {
-                        Some(Ok(f)) => more = more.saturating_add(f.data_ref().map_or(0, |d| d.len())),
-                        _ => break,
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+            drain(&mut body).await;
             return Err(too_large());
         }
         tokio::io::AsyncWriteExt::write_all(&mut out, &data)
