@@ -10,7 +10,7 @@ use pingora::protocols::http::ServerSession;
 use vaultgate_shared::query::Query;
 
 use crate::metrics::Metrics;
-use crate::sessions::SessionStore;
+use crate::state::sessions::SessionStore;
 use crate::upstream::Backend;
 use crate::usage::Usage;
 

@@ -588,7 +588,7 @@ impl Settings {
                 return Err(ConfigError::Zero(name));
             }
         }
-        if self.max_session_age > crate::auth::revocation::USER_REVOCATION_KEEP {
+        if self.max_session_age > crate::state::revocations::USER_REVOCATION_KEEP {
             return Err(ConfigError::SessionAgeTooLong);
         }
         if vaultgate_shared::UserId::parse(&self.local_user).is_err() {

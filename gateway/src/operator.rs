@@ -9,8 +9,8 @@ use vaultgate_shared::UserId;
 use vaultgate_shared::exit::Failure;
 use vaultgate_shared::jwt::now_secs;
 
-use crate::auth::revocation::USER_REVOCATION_KEEP;
 use crate::config::{RevokeArgs, SessionsArgs, Settings};
+use crate::state::revocations::USER_REVOCATION_KEEP;
 use crate::state::{self, ErrorCount, SessionLimits, StateConfig, StateError, Stores};
 
 /// Why an operator command could not run.

@@ -13,23 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-
 use governor::Quota;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use vaultgate_shared::UserId;
 
 use crate::client_ip::ClientAddr;
-use crate::state::StateError;
-
-/// GCRA buckets kept outside this process, shared by every gateway replica.
-#[async_trait]
-pub trait SharedCounters: Send + Sync {
-    /// Takes one request from bucket `key` (`per_minute` steady, `burst` at once): `None` when
-    /// allowed, else how long until the next request would be.
-    async fn take(&self, key: &str, per_minute: u32, burst: u32) -> Result<Option<Duration>, StateError>;
-}
+use crate::state::counters::SharedCounters;
 
 /// Which limit refused a request (the metric's `scope` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::sessions::SessionStore;
+use crate::state::sessions::SessionStore;
 use crate::upstream::Backend;
 
 /// The status and JSON body of `/readyz`: 200 when both parts are ready, else 503 with the

@@ -17,6 +17,9 @@ pub const AUDIENCE: &str = "vaultgate";
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 60;
 
+// A revoked token must stay refused for as long as the leeway still accepts it.
+const _: () = assert!(crate::state::revocations::KEEP_PAST_EXPIRY_SECS >= LEEWAY_SECS);
+
 /// Claims of a gateway token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayClaims {

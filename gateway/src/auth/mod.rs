@@ -4,7 +4,6 @@ pub mod allow;
 pub mod bearer;
 pub mod hf;
 pub mod jwt;
-pub mod revocation;
 
 use std::sync::Arc;
 
@@ -18,9 +17,9 @@ use self::allow::{Account, AllowList};
 use self::bearer::{BearerError, Credential};
 use self::hf::{HfError, HfTokens};
 use self::jwt::{Lineage, TokenKeys};
-use self::revocation::Revocations;
 use crate::client_ip::ClientAddr;
 use crate::ratelimit::{Limited, RateLimiter};
+use crate::state::revocations::Revocations;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]

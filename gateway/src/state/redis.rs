@@ -29,11 +29,11 @@ use vaultgate_shared::UserId;
 use vaultgate_shared::config::Secret;
 use vaultgate_shared::jwt::now_secs;
 
+use super::counters::SharedCounters;
+use super::memory::MemoryRevocations;
+use super::revocations::{KEEP_PAST_EXPIRY_SECS, Revocations, USER_REVOCATION_KEEP};
+use super::sessions::{Lookup, SessionInfo, SessionStore};
 use super::{ErrorCount, SessionLimits, StateError};
-use crate::auth::jwt::LEEWAY_SECS;
-use crate::auth::revocation::{MemoryRevocations, Revocations, USER_REVOCATION_KEEP};
-use crate::ratelimit::SharedCounters;
-use crate::sessions::{Lookup, SessionInfo, SessionStore};
 
 /// Every key the gateway writes starts with this.
 pub const PREFIX: &str = "vaultgate:";
@@ -291,7 +291,7 @@ async fn futures_next(iter: &mut redis::AsyncIter<'_, String>) -> Option<String>
 impl Revocations for RedisState {
     async fn revoke(&self, jti: &str, until: u64) -> Result<(), StateError> {
         let k = key("revoked:jti", jti);
-        let secs = until.saturating_sub(now_secs()) + LEEWAY_SECS + 1;
+        let secs = until.saturating_sub(now_secs()) + KEEP_PAST_EXPIRY_SECS + 1;
         self.run("revoke", move |mut c, _| async move {
             c.set_ex::<_, _, ()>(k, 1, secs).await
         })

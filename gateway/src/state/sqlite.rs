@@ -18,10 +18,10 @@ use rusqlite::{Connection, params};
 use vaultgate_shared::UserId;
 use vaultgate_shared::jwt::now_secs;
 
+use super::memory::{MemoryRevocations, MemorySessions};
+use super::revocations::{KEEP_PAST_EXPIRY_SECS, Revocations, USER_REVOCATION_KEEP};
+use super::sessions::{Lookup, SessionInfo, SessionStore};
 use super::{ErrorCount, SessionLimits, StateError, migrations};
-use crate::auth::jwt::LEEWAY_SECS;
-use crate::auth::revocation::{MemoryRevocations, Revocations, USER_REVOCATION_KEEP};
-use crate::sessions::{Lookup, MemorySessions, SessionInfo, SessionStore};
 
 const NAME: &str = "sqlite";
 /// A live session's `last_seen` is written at most this often.
@@ -71,7 +71,7 @@ impl Db {
         let now = now_secs() as i64;
         conn.execute(
             "DELETE FROM revoked WHERE until + ?1 < ?2",
-            params![LEEWAY_SECS as i64 + 1, now],
+            params![KEEP_PAST_EXPIRY_SECS as i64 + 1, now],
         )?;
         conn.execute(
             "DELETE FROM sessions WHERE created + ?1 <= ?3 OR last_seen + ?2 <= ?3",

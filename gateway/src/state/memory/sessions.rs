@@ -12,7 +12,8 @@ use moka::Expiry;
 use moka::notification::RemovalCause;
 use vaultgate_shared::UserId;
 
-use super::{Lookup, SessionInfo, SessionStore, StateError};
+use crate::state::StateError;
+use crate::state::sessions::{Lookup, SessionInfo, SessionStore};
 
 #[derive(Debug)]
 struct Entry {

@@ -1,7 +1,6 @@
-//! Revoked token ids, kept until the token would have expired anyway.
-//!
-//! In memory (moka) here; `state::sqlite` keeps them on disk behind the same trait,
-//! with this in-memory copy in front so the hot path never touches the disk.
+//! Revoked token ids in memory (moka), kept until the token would have expired anyway;
+//! `state::sqlite` and `state::redis` keep them durably behind the same trait, with this
+//! in-memory copy in front so the hot path never touches the disk.
 
 use std::time::{Duration, Instant};
 
@@ -11,22 +10,7 @@ use vaultgate_shared::UserId;
 use vaultgate_shared::jwt::now_secs;
 
 use crate::state::StateError;
-
-/// Where revoked `jti`s live.
-#[async_trait]
-pub trait Revocations: Send + Sync {
-    /// Marks `jti` revoked until `until` (Unix seconds).
-    async fn revoke(&self, jti: &str, until: u64) -> Result<(), StateError>;
-    /// Refuses every token of `user` issued at or before `at` (Unix seconds).
-    async fn revoke_user(&self, user: &UserId, at: u64) -> Result<(), StateError>;
-    /// True when `jti` was revoked (and is not yet past its expiry), or `user` was revoked at
-    /// or after `issued_at`. An `Err` means the store could not tell: callers fail closed.
-    async fn is_revoked(&self, jti: &str, user: &UserId, issued_at: u64) -> Result<bool, StateError>;
-}
-
-/// How long a user revocation is kept: longer than any token's lifetime (TOKEN_TTL is 7 days
-/// by default), and bounded so that revoked users do not accumulate for ever.
-pub const USER_REVOCATION_KEEP: Duration = Duration::from_secs(400 * 86_400);
+use crate::state::revocations::{KEEP_PAST_EXPIRY_SECS, Revocations, USER_REVOCATION_KEEP};
 
 struct UntilExpiry;
 
@@ -34,7 +18,7 @@ impl Expiry<String, u64> for UntilExpiry {
     fn expire_after_create(&self, _key: &String, until: &u64, _now: Instant) -> Option<Duration> {
         // Keep the entry past the token's expiry plus leeway, so a token in its leeway stays refused.
         Some(Duration::from_secs(
-            until.saturating_sub(now_secs()) + super::jwt::LEEWAY_SECS + 1,
+            until.saturating_sub(now_secs()) + KEEP_PAST_EXPIRY_SECS + 1,
         ))
     }
 }
