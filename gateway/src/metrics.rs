@@ -2,49 +2,25 @@
 //! dashboards and alerts use them): see docs/operations.md. Labels are
 //! low-cardinality only — never a user, token, session or path.
 
+pub mod labels;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::routes::{self, Route};
-use crate::sessions::Era;
-use crate::sessions::era::{self, RpcMethod};
-use crate::usage::Usage;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+use strum::{AsRefStr, EnumCount, EnumIter, IntoEnumIterator, IntoStaticStr};
 
-/// Every reason an authentication can fail, pre-registered so dashboards see zeros.
-pub const AUTH_FAILURE_REASONS: [&str; 12] = [
-    "missing",
-    "malformed",
-    "bad_signature",
-    "expired",
-    "not_yet_valid",
-    "wrong_issuer",
-    "wrong_audience",
-    "bad_subject",
-    "revoked",
-    "hf_rejected",
-    "too_large",
-    "not_allowed",
-];
-
-/// State-store operations, pre-registered so an alert on errors has a series to watch.
-pub const STATE_OPS: [&str; 12] = [
-    "create",
-    "lookup",
-    "end",
-    "end_user",
-    "revoke",
-    "touch",
-    "revoke_user",
-    "revocation_check",
-    "rate_limit",
-    "list",
-    "watch",
-    "health",
-];
+use self::labels::{ActiveWindow, AuthFailureReason, SessionRejection, SignInOutcome, TokenVia};
+use crate::ratelimit::Scope;
+use crate::routes::{Route, RouteLabel};
+use crate::sessions::Era;
+use crate::sessions::era::{self, RpcMethod};
+use crate::state::StateOp;
+use crate::upstream::UpstreamFailure;
+use crate::usage::Usage;
 
 /// All gateway metrics in one registry.
 pub struct Metrics {
@@ -66,8 +42,8 @@ pub struct Metrics {
     hot: HotSeries,
 }
 
-const ROUTES: usize = routes::LABELS.len();
-const METHODS: usize = METHOD_LABELS.len();
+const ROUTES: usize = RouteLabel::COUNT;
+const METHODS: usize = HttpMethod::COUNT;
 const RPC_METHODS: usize = era::METHOD_LABELS.len();
 
 /// The series every proxied request touches, each resolved from its vec once, on first use.
@@ -231,22 +207,23 @@ impl Metrics {
         m.registry
             .register(Box::new(build_info))
             .expect("metric registered once");
-        for reason in AUTH_FAILURE_REASONS {
+        // Every label set is pre-registered from its enum, so dashboards see zeros.
+        for reason in AuthFailureReason::iter() {
             m.auth_failures.with_label_values(&[reason]);
         }
-        for reason in ["missing", "unknown", "expired", "wrong_user"] {
+        for reason in SessionRejection::iter() {
             m.session_rejections.with_label_values(&[reason]);
         }
-        for scope in ["user", "ip", "auth_failure"] {
+        for scope in Scope::iter() {
             m.rate_limited.with_label_values(&[scope]);
         }
-        for via in ["oauth", "exchange", "refresh", "cli", "local"] {
+        for via in TokenVia::iter() {
             m.tokens_issued.with_label_values(&[via]);
         }
-        for outcome in crate::signin::OUTCOMES {
+        for outcome in SignInOutcome::iter() {
             m.signins.with_label_values(&[outcome]);
         }
-        for kind in ["connect", "timeout", "reset", "resolve"] {
+        for kind in UpstreamFailure::iter() {
             m.upstream_errors.with_label_values(&[kind]);
         }
         m
@@ -254,16 +231,46 @@ impl Metrics {
 
     /// Pre-registers the state-error series of the store in use, so an alert has a series to watch.
     pub fn register_state_backend(&self, backend: &str) {
-        for op in STATE_OPS {
-            self.state_errors.with_label_values(&[backend, op]);
+        for op in StateOp::iter().filter(|op| op.is_counted()) {
+            self.state_errors.with_label_values(&[backend, op.as_ref()]);
         }
+    }
+
+    /// Counts one refused authentication.
+    pub fn auth_failure(&self, reason: AuthFailureReason) {
+        self.auth_failures.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts one refused MCP session id.
+    pub fn session_rejected(&self, reason: SessionRejection) {
+        self.session_rejections.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts one request refused with 429.
+    pub fn rate_limited(&self, scope: Scope) {
+        self.rate_limited.with_label_values(&[scope]).inc();
+    }
+
+    /// Counts one gateway token minted.
+    pub fn token_issued(&self, via: TokenVia) {
+        self.tokens_issued.with_label_values(&[via]).inc();
+    }
+
+    /// Counts one browser sign-in by outcome.
+    pub fn signin(&self, outcome: SignInOutcome) {
+        self.signins.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts one failure talking to the backend.
+    pub fn upstream_error(&self, kind: UpstreamFailure) {
+        self.upstream_errors.with_label_values(&[kind]).inc();
     }
 
     /// Records one finished request.
     pub fn observe_request(&self, route: Route, method: HttpMethod, status: u16, elapsed: Duration) {
-        let r = route.label_index();
+        let r = route.group() as usize;
         if status == 200 {
-            self.hot.ok[r][method.0 as usize]
+            self.hot.ok[r][method as usize]
                 .get_or_init(|| self.requests.with_label_values(&[route.label(), method.label(), "200"]))
                 .inc();
         } else {
@@ -280,7 +287,7 @@ impl Metrics {
 
     /// Records the time one request waited for the backend.
     pub fn observe_upstream(&self, route: Route, elapsed: Duration) {
-        self.hot.upstream[route.label_index()]
+        self.hot.upstream[route.group() as usize]
             .get_or_init(|| self.upstream_duration.with_label_values(&[route.label()]))
             .observe(elapsed.as_secs_f64());
     }
@@ -300,8 +307,9 @@ impl Metrics {
     /// computed on demand (active users, live sessions) brought up to date.
     pub fn render(&self, usage: &Usage, sessions_active: u64) -> Vec<u8> {
         let (hour, day) = usage.active();
-        self.active_users.with_label_values(&["1h"]).set(hour as i64);
-        self.active_users.with_label_values(&["24h"]).set(day as i64);
+        for (window, n) in [(ActiveWindow::Hour, hour), (ActiveWindow::Day, day)] {
+            self.active_users.with_label_values(&[window]).set(n as i64);
+        }
         self.sessions_active.set(sessions_active as i64);
         let mut out = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail for well-formed metric families.
@@ -325,37 +333,208 @@ fn itoa_status(status: u16) -> [u8; 3] {
     ]
 }
 
-/// Every `method` label value of `requests_total`, indexed by [`HttpMethod`].
-pub const METHOD_LABELS: [&str; 8] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "other"];
-
-/// An HTTP method reduced to its bounded metric label (an index into [`METHOD_LABELS`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpMethod(u8);
+/// The `method` label of `requests_total`: the common methods by name, anything else `other`
+/// (so a client cannot mint series). The hot series are indexed by it (`as usize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, EnumCount, IntoStaticStr, AsRefStr)]
+#[strum(serialize_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Patch,
+    Head,
+    Options,
+    #[strum(serialize = "other")]
+    Other,
+}
 
 impl HttpMethod {
     /// The label of `m` (`other` for anything but the common methods).
     pub fn of(m: &http::Method) -> Self {
-        Self(match *m {
-            http::Method::GET => 0,
-            http::Method::POST => 1,
-            http::Method::PUT => 2,
-            http::Method::DELETE => 3,
-            http::Method::PATCH => 4,
-            http::Method::HEAD => 5,
-            http::Method::OPTIONS => 6,
-            _ => 7,
-        })
+        match *m {
+            http::Method::GET => Self::Get,
+            http::Method::POST => Self::Post,
+            http::Method::PUT => Self::Put,
+            http::Method::DELETE => Self::Delete,
+            http::Method::PATCH => Self::Patch,
+            http::Method::HEAD => Self::Head,
+            http::Method::OPTIONS => Self::Options,
+            _ => Self::Other,
+        }
     }
 
     /// The metric label.
     pub fn label(self) -> &'static str {
-        METHOD_LABELS[self.0 as usize]
+        self.into()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every label string on the wire, per set: dashboards and alerts match on these, so a
+    /// renamed variant must fail here rather than silently start a new series.
+    #[test]
+    fn every_label_string_is_pinned() {
+        fn all<T: IntoEnumIterator + Into<&'static str>>() -> Vec<&'static str> {
+            T::iter().map(Into::into).collect()
+        }
+        let table: [(&str, Vec<&str>, &[&str]); 11] = [
+            (
+                "route",
+                all::<RouteLabel>(),
+                &[
+                    "healthz",
+                    "readyz",
+                    "metrics",
+                    "auth",
+                    "page",
+                    "signin",
+                    "metadata",
+                    "mcp",
+                    "api",
+                    "other",
+                    "public",
+                    "not_routed",
+                    "ambiguous_path",
+                ],
+            ),
+            (
+                "method",
+                all::<HttpMethod>(),
+                &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "other"],
+            ),
+            (
+                "auth_failures reason",
+                all::<AuthFailureReason>(),
+                &[
+                    "missing",
+                    "malformed",
+                    "bad_signature",
+                    "expired",
+                    "not_yet_valid",
+                    "wrong_issuer",
+                    "wrong_audience",
+                    "bad_subject",
+                    "revoked",
+                    "hf_rejected",
+                    "too_large",
+                    "not_allowed",
+                ],
+            ),
+            (
+                "session_rejections reason",
+                all::<SessionRejection>(),
+                &["missing", "unknown", "expired", "wrong_user"],
+            ),
+            ("scope", all::<Scope>(), &["user", "ip", "auth_failure"]),
+            (
+                "via",
+                all::<TokenVia>(),
+                &["oauth", "exchange", "refresh", "cli", "local"],
+            ),
+            (
+                "outcome",
+                all::<SignInOutcome>(),
+                &[
+                    "success",
+                    "denied",
+                    "bad_state",
+                    "provider_error",
+                    "forbidden",
+                    "bad_subject",
+                    "local",
+                ],
+            ),
+            (
+                "kind",
+                all::<UpstreamFailure>(),
+                &["connect", "timeout", "reset", "resolve"],
+            ),
+            ("window", all::<ActiveWindow>(), &["1h", "24h"]),
+            (
+                "op",
+                all::<StateOp>(),
+                &[
+                    "create",
+                    "lookup",
+                    "end",
+                    "end_user",
+                    "revoke",
+                    "touch",
+                    "revoke_user",
+                    "revocation_check",
+                    "rate_limit",
+                    "list",
+                    "watch",
+                    "health",
+                    "open",
+                ],
+            ),
+            (
+                "era",
+                [Era::Legacy, Era::Modern].map(Era::label).to_vec(),
+                &["legacy", "modern"],
+            ),
+        ];
+        for (set, got, want) in table {
+            assert_eq!(got, want, "the {set} labels");
+        }
+        // Each route counts under its group's label, and the hot arrays are indexed by it.
+        for (route, label) in [
+            (Route::AuthToken, "auth"),
+            (Route::AuthSession, "auth"),
+            (Route::SignInLocal, "signin"),
+            (Route::ResourceMetadata, "metadata"),
+            (Route::AmbiguousPath, "ambiguous_path"),
+        ] {
+            assert_eq!(route.label(), label);
+        }
+        for (i, label) in RouteLabel::iter().enumerate() {
+            assert_eq!(label as usize, i, "{label:?}");
+        }
+        for (i, method) in HttpMethod::iter().enumerate() {
+            assert_eq!(method as usize, i, "{method:?}");
+        }
+    }
+
+    /// Every pre-registered series is exposed at zero before anything is counted.
+    #[test]
+    fn every_label_set_is_pre_registered() {
+        let m = Metrics::new();
+        m.register_state_backend("sqlite");
+        let text = String::from_utf8(m.render(&Usage::new(), 0)).unwrap();
+        let mut want: Vec<String> = Vec::new();
+        let mut series = |name: &str, label: &str, values: Vec<&str>| {
+            for v in values {
+                want.push(format!("vaultgate_gateway_{name}{{{label}=\"{v}\"}} 0"));
+            }
+        };
+        fn all<T: IntoEnumIterator + Into<&'static str>>() -> Vec<&'static str> {
+            T::iter().map(Into::into).collect()
+        }
+        series("auth_failures_total", "reason", all::<AuthFailureReason>());
+        series("session_rejections_total", "reason", all::<SessionRejection>());
+        series("rate_limited_total", "scope", all::<Scope>());
+        series("tokens_issued_total", "via", all::<TokenVia>());
+        series("signins_total", "outcome", all::<SignInOutcome>());
+        series("upstream_errors_total", "kind", all::<UpstreamFailure>());
+        for op in StateOp::iter().filter(|op| op.is_counted()) {
+            let op: &str = op.into();
+            want.push(format!(
+                "vaultgate_gateway_state_errors_total{{backend=\"sqlite\",op=\"{op}\"}} 0"
+            ));
+        }
+        for line in &want {
+            assert!(text.lines().any(|l| l == line), "missing {line}");
+        }
+        assert!(
+            !text.contains("op=\"open\""),
+            "open failures stop the start and are not counted"
+        );
+    }
 
     #[test]
     fn every_design_metric_is_exposed() {

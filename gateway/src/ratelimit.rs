@@ -21,8 +21,11 @@ use vaultgate_shared::UserId;
 use crate::client_ip::ClientAddr;
 use crate::state::counters::SharedCounters;
 
-/// Which limit refused a request (the metric's `scope` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which limit refused a request (the metric's `scope` label, and the name in the RateLimit fields).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumCount, strum::IntoStaticStr, strum::AsRefStr,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Scope {
     User,
     Ip,
@@ -32,11 +35,7 @@ pub enum Scope {
 impl Scope {
     /// The metric label.
     pub fn label(self) -> &'static str {
-        match self {
-            Scope::User => "user",
-            Scope::Ip => "ip",
-            Scope::AuthFailure => "auth_failure",
-        }
+        self.into()
     }
 }
 

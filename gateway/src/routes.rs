@@ -2,24 +2,30 @@
 //! The gateway's own routes come first; every other path is classified by the
 //! `BACKEND_ROUTES` rules (`route_rules.rs`).
 
+use strum::{AsRefStr, EnumCount, EnumIter, IntoStaticStr};
+
 use crate::route_rules::{Access, RouteRules};
 
-/// Every `route` label value, indexed by [`Route::label_index`].
-pub const LABELS: [&str; 13] = [
-    "healthz",
-    "readyz",
-    "metrics",
-    "auth",
-    "page",
-    "signin",
-    "metadata",
-    "mcp",
-    "api",
-    "other",
-    "public",
-    "not_routed",
-    "ambiguous_path",
-];
+/// The `route` label: one value per group of routes (the token endpoints share `auth`, the
+/// sign-in endpoints `signin`). The metrics keep per-label series in arrays indexed by it
+/// (`as usize`), so the hot path does not look them up by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, EnumCount, IntoStaticStr, AsRefStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum RouteLabel {
+    Healthz,
+    Readyz,
+    Metrics,
+    Auth,
+    Page,
+    Signin,
+    Metadata,
+    Mcp,
+    Api,
+    Other,
+    Public,
+    NotRouted,
+    AmbiguousPath,
+}
 
 /// The gateway's view of a request path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,26 +114,25 @@ impl Route {
 
     /// The low-cardinality metric label.
     pub fn label(self) -> &'static str {
-        LABELS[self.label_index()]
+        self.group().into()
     }
 
-    /// The position of this route's label in [`LABELS`] (the metrics keep per-label series in
-    /// arrays indexed by it, so the hot path does not look them up by name).
-    pub fn label_index(self) -> usize {
+    /// The label group this route counts under.
+    pub fn group(self) -> RouteLabel {
         match self {
-            Route::Healthz => 0,
-            Route::Readyz => 1,
-            Route::Metrics => 2,
-            Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => 3,
-            Route::Page => 4,
-            Route::SignInConfig | Route::SignInLogin | Route::SignInCallback | Route::SignInLocal => 5,
-            Route::ResourceMetadata => 6,
-            Route::Mcp => 7,
-            Route::Api => 8,
-            Route::Other => 9,
-            Route::Public => 10,
-            Route::NotRouted => 11,
-            Route::AmbiguousPath => 12,
+            Route::Healthz => RouteLabel::Healthz,
+            Route::Readyz => RouteLabel::Readyz,
+            Route::Metrics => RouteLabel::Metrics,
+            Route::AuthToken | Route::AuthRefresh | Route::AuthLogout | Route::AuthSession => RouteLabel::Auth,
+            Route::Page => RouteLabel::Page,
+            Route::SignInConfig | Route::SignInLogin | Route::SignInCallback | Route::SignInLocal => RouteLabel::Signin,
+            Route::ResourceMetadata => RouteLabel::Metadata,
+            Route::Mcp => RouteLabel::Mcp,
+            Route::Api => RouteLabel::Api,
+            Route::Other => RouteLabel::Other,
+            Route::Public => RouteLabel::Public,
+            Route::NotRouted => RouteLabel::NotRouted,
+            Route::AmbiguousPath => RouteLabel::AmbiguousPath,
         }
     }
 

@@ -183,8 +183,11 @@ fn make_peer(addr: SocketAddr, read_timeout: Duration, streaming: bool) -> HttpP
     peer
 }
 
-/// What kind of upstream failure an error is, for the metric and the status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What kind of upstream failure an error is, for the metric (`kind`) and the status code.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumCount, strum::IntoStaticStr, strum::AsRefStr,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum UpstreamFailure {
     /// Could not connect: 502.
     Connect,
@@ -211,12 +214,7 @@ impl UpstreamFailure {
 
     /// The metric label.
     pub fn kind(self) -> &'static str {
-        match self {
-            Self::Connect => "connect",
-            Self::Timeout => "timeout",
-            Self::Reset => "reset",
-            Self::Resolve => "resolve",
-        }
+        self.into()
     }
 
     /// The status the client gets.

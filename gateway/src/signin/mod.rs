@@ -23,6 +23,7 @@ use crate::audit::{self, RequestIds};
 use crate::auth::allow::{Account, AllowList};
 use crate::auth::bearer::{CookieScope, cookie_header, cookie_value};
 use crate::client_ip::ClientAddr;
+use crate::metrics::labels::SignInOutcome;
 use crate::proxy::Gateway;
 
 /// Cookie carrying `state.verifier` between `/auth/login` and `/auth/callback`.
@@ -31,17 +32,6 @@ pub const STATE_COOKIE: &str = "vaultgate_oauth";
 const STATE_TTL_SECS: u64 = 600;
 /// Default scopes when `OAUTH_SCOPES` is unset.
 pub const DEFAULT_SCOPES: &str = "openid profile";
-
-/// Every outcome label of `vaultgate_gateway_signins_total`.
-pub const OUTCOMES: [&str; 7] = [
-    "success",
-    "denied",
-    "bad_state",
-    "provider_error",
-    "forbidden",
-    "bad_subject",
-    "local",
-];
 
 /// How people can sign in on the web page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -156,9 +146,9 @@ impl SignIn {
         ip: Option<ClientAddr>,
         ids: RequestIds<'_>,
     ) -> Answer {
-        let fail = |outcome: &'static str, status: u16, title: &str, message: &str, detail: &str| {
-            gw.metrics.signins.with_label_values(&[outcome]).inc();
-            audit::signin_event(outcome, None, Some(detail), ip, ids);
+        let fail = |outcome: SignInOutcome, status: u16, title: &str, message: &str, detail: &str| {
+            gw.metrics.signin(outcome);
+            audit::signin_event(outcome.into(), None, Some(detail), ip, ids);
             page::message(status, title, message).header("set-cookie", state_cookie("", 0))
         };
         let Some(p) = &self.provider else {
@@ -169,7 +159,7 @@ impl SignIn {
         let expected = cookie_value(req, STATE_COOKIE).and_then(|v| v.split_once('.'));
         let (Some((want_state, verifier)), Some(got_state)) = (expected, get("state")) else {
             return fail(
-                "bad_state",
+                SignInOutcome::BadState,
                 400,
                 "Sign-in expired",
                 "This sign-in was not started here, or took longer than 10 minutes. Please sign in again.",
@@ -178,7 +168,7 @@ impl SignIn {
         };
         if !crate::auth::constant_time_eq(want_state.as_bytes(), got_state.as_bytes()) {
             return fail(
-                "bad_state",
+                SignInOutcome::BadState,
                 400,
                 "Sign-in could not be verified",
                 "The answer from Hugging Face does not belong to the sign-in this browser started. Please sign in again.",
@@ -187,9 +177,9 @@ impl SignIn {
         }
         if let Some(err) = get("error") {
             let (outcome, title) = if err == "access_denied" {
-                ("denied", "Sign-in cancelled")
+                (SignInOutcome::Denied, "Sign-in cancelled")
             } else {
-                ("provider_error", "Sign-in failed")
+                (SignInOutcome::ProviderError, "Sign-in failed")
             };
             let err: String = err.chars().take(64).collect();
             return fail(
@@ -202,7 +192,7 @@ impl SignIn {
         }
         let Some(code) = get("code").filter(|c| !c.is_empty() && c.len() <= 2048) else {
             return fail(
-                "provider_error",
+                SignInOutcome::ProviderError,
                 400,
                 "Sign-in failed",
                 "Hugging Face sent no authorization code.",
@@ -222,7 +212,7 @@ impl SignIn {
                     502
                 };
                 return fail(
-                    "provider_error",
+                    SignInOutcome::ProviderError,
                     status,
                     "Sign-in failed",
                     &format!("{e}. Please try again in a moment."),
@@ -232,7 +222,7 @@ impl SignIn {
         };
         let Ok(user) = UserId::parse(&info.sub) else {
             return fail(
-                "bad_subject",
+                SignInOutcome::BadSubject,
                 400,
                 "Sign-in failed",
                 "The account id from Hugging Face is not usable here.",
@@ -245,8 +235,8 @@ impl SignIn {
             orgs: &info.orgs,
         };
         if !self.allow.permits(account) {
-            gw.metrics.signins.with_label_values(&["forbidden"]).inc();
-            audit::signin_event("forbidden", Some(&user), None, ip, ids);
+            gw.metrics.signin(SignInOutcome::Forbidden);
+            audit::signin_event(SignInOutcome::Forbidden.into(), Some(&user), None, ip, ids);
             return page::message(
                 403,
                 "Not allowed",
@@ -255,7 +245,7 @@ impl SignIn {
             .header("set-cookie", state_cookie("", 0));
         }
         let name = info.preferred_username.as_deref().or(info.name.as_deref());
-        let cookie = session_cookie(gw, req, &user, name, ("oauth", "success"), ip, ids);
+        let cookie = session_cookie(gw, req, &user, name, ("oauth", SignInOutcome::Success), ip, ids);
         Answer::raw(302, "text/plain; charset=utf-8", bytes::Bytes::new())
             .header("location", "/")
             .header("set-cookie", cookie)
@@ -286,8 +276,8 @@ impl SignIn {
         // Anyone who can reach the port could press the button: only this machine may, and
         // only directly — through a tunnel or proxy every remote visitor is a loopback peer.
         if let Err(why) = local_only(req, peer, port) {
-            audit::signin_event("forbidden", None, Some(why), ip, ids);
-            gw.metrics.signins.with_label_values(&["forbidden"]).inc();
+            audit::signin_event(SignInOutcome::Forbidden.into(), None, Some(why), ip, ids);
+            gw.metrics.signin(SignInOutcome::Forbidden);
             return Answer::error(403, "forbidden", LOCAL_REFUSED, None);
         }
         if let Err(r) = gw.origins.check_browser_request(req) {
@@ -296,16 +286,24 @@ impl SignIn {
         let given = req.headers.get(LOCAL_CODE_HEADER).map_or(&b""[..], |v| v.as_bytes());
         if !code.matches(given) {
             audit::signin_event(
-                "forbidden",
+                SignInOutcome::Forbidden.into(),
                 None,
                 Some("local sign-in without the start-up code"),
                 ip,
                 ids,
             );
-            gw.metrics.signins.with_label_values(&["forbidden"]).inc();
+            gw.metrics.signin(SignInOutcome::Forbidden);
             return Answer::error(403, "forbidden", LOCAL_CODE_MISSING, None);
         }
-        let cookie = session_cookie(gw, req, user, Some("local user"), ("local", "local"), ip, ids);
+        let cookie = session_cookie(
+            gw,
+            req,
+            user,
+            Some("local user"),
+            ("local", SignInOutcome::Local),
+            ip,
+            ids,
+        );
         Answer::json(200, &serde_json::json!({"user": user.as_str()})).header("set-cookie", cookie)
     }
 }
@@ -354,7 +352,7 @@ fn session_cookie(
     req: &RequestHeader,
     user: &UserId,
     name: Option<&str>,
-    (via, outcome): (&str, &str),
+    (via, outcome): (&str, SignInOutcome),
     ip: Option<ClientAddr>,
     ids: RequestIds<'_>,
 ) -> String {
@@ -362,8 +360,8 @@ fn session_cookie(
     let lineage = crate::auth::jwt::Lineage::signed_in_now(via == "oauth");
     let minted = gw.auth.keys.mint_in(user, name, None, lineage);
     gw.metrics.tokens_issued.with_label_values(&[via]).inc();
-    gw.metrics.signins.with_label_values(&[outcome]).inc();
-    audit::signin_event(outcome, Some(user), None, ip, ids);
+    gw.metrics.signin(outcome);
+    audit::signin_event(outcome.into(), Some(user), None, ip, ids);
     audit::token_event("token_issue", user, via, ids);
     let scope = CookieScope::of(gw.mcp_url.trim_end_matches("/mcp"), Some(req));
     cookie_header(&minted.token, minted.expires_at.saturating_sub(now_secs()), scope)

@@ -28,8 +28,36 @@ use self::sessions::SessionStore;
 #[error("state store {backend} failed during {op}: {message}")]
 pub struct StateError {
     pub backend: &'static str,
-    pub op: &'static str,
+    pub op: StateOp,
     pub message: String,
+}
+
+/// What a store was doing when it failed: the `op` label of
+/// `vaultgate_gateway_state_errors_total` and the word in `StateError`'s message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr, strum::AsRefStr, strum::Display)]
+#[strum(serialize_all = "snake_case")]
+pub enum StateOp {
+    Create,
+    Lookup,
+    End,
+    EndUser,
+    Revoke,
+    Touch,
+    RevokeUser,
+    RevocationCheck,
+    RateLimit,
+    List,
+    Watch,
+    Health,
+    /// Opening the store at start: refused there and then, never counted.
+    Open,
+}
+
+impl StateOp {
+    /// Whether a failure of this operation is counted (all but `open`, which stops the start).
+    pub fn is_counted(self) -> bool {
+        self != StateOp::Open
+    }
 }
 
 /// Which store, with its parameters.
@@ -87,7 +115,7 @@ impl ErrorCount {
     /// Counts `e` and returns it.
     pub fn count(&self, e: StateError) -> StateError {
         if let Some(c) = &self.0 {
-            c.with_label_values(&[e.backend, e.op]).inc();
+            c.with_label_values(&[e.backend, e.op.as_ref()]).inc();
         }
         e
     }

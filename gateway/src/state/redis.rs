@@ -33,7 +33,7 @@ use super::counters::SharedCounters;
 use super::memory::MemoryRevocations;
 use super::revocations::{KEEP_PAST_EXPIRY_SECS, Revocations, USER_REVOCATION_KEEP};
 use super::sessions::{Lookup, SessionInfo, SessionStore};
-use super::{ErrorCount, SessionLimits, StateError};
+use super::{ErrorCount, SessionLimits, StateError, StateOp};
 
 /// Every key the gateway writes starts with this.
 pub const PREFIX: &str = "vaultgate:";
@@ -172,7 +172,7 @@ fn key(kind: &str, id: &str) -> String {
     format!("{PREFIX}{kind}:{id}")
 }
 
-fn fail(op: &'static str, message: impl ToString) -> StateError {
+fn fail(op: StateOp, message: impl ToString) -> StateError {
     StateError {
         backend: NAME,
         op,
@@ -198,8 +198,9 @@ impl RedisState {
         limits: SessionLimits,
         errors: ErrorCount,
     ) -> Result<Arc<Self>, StateError> {
-        let client = redis::Client::open(url.expose_str()).map_err(|e| fail("open", format!("REDIS_URL: {e}")))?;
-        let rt = background_runtime().map_err(|e| fail("open", e))?;
+        let client =
+            redis::Client::open(url.expose_str()).map_err(|e| fail(StateOp::Open, format!("REDIS_URL: {e}")))?;
+        let rt = background_runtime().map_err(|e| fail(StateOp::Open, e))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -210,7 +211,7 @@ impl RedisState {
             .set_max_delay(Duration::from_millis(200));
         let conn = {
             let _in_rt = rt.enter();
-            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| fail("open", e))?
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| fail(StateOp::Open, e))?
         };
         let store = Arc::new(Self {
             conn,
@@ -237,7 +238,7 @@ impl RedisState {
     /// Runs one operation on the Redis runtime, bounded by the timeout; failures are counted.
     async fn run<T, F>(
         &self,
-        op: &'static str,
+        op: StateOp,
         f: impl FnOnce(ConnectionManager, Arc<Scripts>) -> F,
     ) -> Result<T, StateError>
     where
@@ -292,7 +293,7 @@ impl Revocations for RedisState {
     async fn revoke(&self, jti: &str, until: u64) -> Result<(), StateError> {
         let k = key("revoked:jti", jti);
         let secs = until.saturating_sub(now_secs()) + KEEP_PAST_EXPIRY_SECS + 1;
-        self.run("revoke", move |mut c, _| async move {
+        self.run(StateOp::Revoke, move |mut c, _| async move {
             c.set_ex::<_, _, ()>(k, 1, secs).await
         })
         .await?;
@@ -302,7 +303,7 @@ impl Revocations for RedisState {
 
     async fn revoke_user(&self, user: &UserId, at: u64) -> Result<(), StateError> {
         let k = key("revoked:user", user.as_str());
-        self.run("revoke_user", move |mut c, s| async move {
+        self.run(StateOp::RevokeUser, move |mut c, s| async move {
             s.revoke_user
                 .key(k)
                 .arg(at)
@@ -320,7 +321,7 @@ impl Revocations for RedisState {
         }
         let (kj, ku) = (key("revoked:jti", jti), key("revoked:user", user.as_str()));
         let (by_jti, user_at): (bool, Option<u64>) = self
-            .run("revocation_check", move |mut c, _| async move {
+            .run(StateOp::RevocationCheck, move |mut c, _| async move {
                 redis::pipe().exists(kj).get(ku).query_async(&mut c).await
             })
             .await?;
@@ -342,7 +343,7 @@ impl SessionStore for RedisState {
             user.as_str().to_owned(),
         );
         let l = self.limits;
-        self.run("create", move |mut c, s| async move {
+        self.run(StateOp::Create, move |mut c, s| async move {
             s.create
                 .key(z)
                 .arg(PREFIX)
@@ -362,7 +363,7 @@ impl SessionStore for RedisState {
         let (ks, kseen) = (key("session", id), key("session-seen", id));
         let l = self.limits;
         let answer: Vec<String> = self
-            .run("lookup", move |mut c, s| async move {
+            .run(StateOp::Lookup, move |mut c, s| async move {
                 s.lookup
                     .key(ks)
                     .key(kseen)
@@ -386,7 +387,7 @@ impl SessionStore for RedisState {
     async fn end(&self, id: &str) -> Result<bool, StateError> {
         let (k, i) = (key("session", id), id.to_owned());
         let n: i64 = self
-            .run("end", move |mut c, s| async move {
+            .run(StateOp::End, move |mut c, s| async move {
                 s.end.key(k).arg(PREFIX).arg(i).invoke_async(&mut c).await
             })
             .await?;
@@ -396,7 +397,7 @@ impl SessionStore for RedisState {
     async fn end_user(&self, user: &UserId) -> Result<usize, StateError> {
         let z = key("user-sessions", user.as_str());
         let n: i64 = self
-            .run("end_user", move |mut c, s| async move {
+            .run(StateOp::EndUser, move |mut c, s| async move {
                 s.end_user.key(z).arg(PREFIX).invoke_async(&mut c).await
             })
             .await?;
@@ -406,7 +407,7 @@ impl SessionStore for RedisState {
     async fn list(&self, user: &UserId) -> Result<Vec<SessionInfo>, StateError> {
         let z = key("user-sessions", user.as_str());
         let flat: Vec<String> = self
-            .run("list", move |mut c, s| async move {
+            .run(StateOp::List, move |mut c, s| async move {
                 s.list.key(z).arg(PREFIX).invoke_async(&mut c).await
             })
             .await?;
@@ -428,7 +429,7 @@ impl SessionStore for RedisState {
     }
 
     async fn health(&self) -> Result<(), StateError> {
-        self.run("health", |mut c, _| async move {
+        self.run(StateOp::Health, |mut c, _| async move {
             redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
         })
         .await
@@ -441,7 +442,7 @@ impl SharedCounters for RedisState {
         let k = key("rl", bucket);
         let step_ms = 60_000.0 / f64::from(per_minute.max(1));
         let wait_ms: i64 = self
-            .run("rate_limit", move |mut c, s| async move {
+            .run(StateOp::RateLimit, move |mut c, s| async move {
                 s.gcra
                     .key(k)
                     .arg(format!("{step_ms:.3}"))

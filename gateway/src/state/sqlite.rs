@@ -21,7 +21,7 @@ use vaultgate_shared::jwt::now_secs;
 use super::memory::{MemoryRevocations, MemorySessions};
 use super::revocations::{KEEP_PAST_EXPIRY_SECS, Revocations, USER_REVOCATION_KEEP};
 use super::sessions::{Lookup, SessionInfo, SessionStore};
-use super::{ErrorCount, SessionLimits, StateError, migrations};
+use super::{ErrorCount, SessionLimits, StateError, StateOp, migrations};
 
 const NAME: &str = "sqlite";
 /// A live session's `last_seen` is written at most this often.
@@ -31,7 +31,7 @@ const PRUNE_EVERY: u64 = 256;
 /// How often a running gateway looks for changes written by another process (the CLI).
 pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 
-fn err(op: &'static str) -> impl Fn(rusqlite::Error) -> StateError {
+fn err(op: StateOp) -> impl Fn(rusqlite::Error) -> StateError {
     move |e| StateError {
         backend: NAME,
         op,
@@ -49,7 +49,7 @@ struct Db {
 impl Db {
     async fn run<T: Send + 'static>(
         self: &Arc<Self>,
-        op: &'static str,
+        op: StateOp,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StateError> {
         let db = self.clone();
@@ -139,7 +139,7 @@ fn watch(db: Weak<Db>, revocations: Weak<MemoryRevocations>, sessions: Weak<Memo
                     return;
                 };
                 if let Err(e) = db.reload_if_changed(&mut last, &r, &s) {
-                    db.errors.count(err("watch")(e));
+                    db.errors.count(err(StateOp::Watch)(e));
                 }
                 drop((db, r, s));
                 std::thread::sleep(WATCH_EVERY);
@@ -159,42 +159,42 @@ pub fn open(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StateError {
             backend: NAME,
-            op: "open",
+            op: StateOp::Open,
             message: format!("creating {}: {e}", dir.display()),
         })?;
     }
-    let mut conn = Connection::open(path).map_err(err("open"))?;
+    let mut conn = Connection::open(path).map_err(err(StateOp::Open))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA busy_timeout = 5000;",
     )
-    .map_err(err("open"))?;
+    .map_err(err(StateOp::Open))?;
     let from = migrations::migrate(&mut conn).map_err(|e| StateError {
         backend: NAME,
-        op: "open",
+        op: StateOp::Open,
         message: format!("{}: {e}", path.display()),
     })?;
     if from != migrations::VERSION {
         tracing::info!(path = %path.display(), from, to = migrations::VERSION, "state store schema migrated");
     }
-    Db::prune(&conn, limits).map_err(err("open"))?;
+    Db::prune(&conn, limits).map_err(err(StateOp::Open))?;
 
     let revocations = Arc::new(MemoryRevocations::new());
-    Db::load_revocations(&conn, &revocations).map_err(err("open"))?;
+    Db::load_revocations(&conn, &revocations).map_err(err(StateOp::Open))?;
 
     let sessions = Arc::new(MemorySessions::new(limits.idle, limits.max, limits.per_user));
     let now = now_secs();
     let mut stmt = conn
         .prepare("SELECT id, user_id, created FROM sessions ORDER BY created")
-        .map_err(err("open"))?;
+        .map_err(err(StateOp::Open))?;
     let rows = stmt
         .query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
         })
-        .map_err(err("open"))?;
+        .map_err(err(StateOp::Open))?;
     for row in rows {
-        let (id, user, created) = row.map_err(err("open"))?;
+        let (id, user, created) = row.map_err(err(StateOp::Open))?;
         // A row that does not hold a valid user id was not written by us: skip it.
         let Ok(user) = UserId::parse(&user) else { continue };
         let age = Duration::from_secs(now.saturating_sub(created.max(0) as u64));
@@ -242,7 +242,7 @@ impl Revocations for SqliteRevocations {
         let (j, u) = (jti.to_owned(), until as i64);
         // Written down first: a logout is acknowledged only once it would survive a crash.
         self.db
-            .run("revoke", move |c| {
+            .run(StateOp::Revoke, move |c| {
                 c.execute(
                     "INSERT OR REPLACE INTO revoked (jti, until) VALUES (?1, ?2)",
                     params![j, u],
@@ -257,7 +257,7 @@ impl Revocations for SqliteRevocations {
     async fn revoke_user(&self, user: &UserId, at: u64) -> Result<(), StateError> {
         let (u, a) = (user.as_str().to_owned(), at as i64);
         self.db
-            .run("revoke_user", move |c| {
+            .run(StateOp::RevokeUser, move |c| {
                 c.execute(
                     "INSERT INTO revoked_users (user_id, at) VALUES (?1, ?2)
                      ON CONFLICT (user_id) DO UPDATE SET at = max(at, excluded.at)",
@@ -292,7 +292,7 @@ impl SessionStore for SqliteSessions {
         let prune = self.created.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1;
         let limits = self.db.limits;
         self.db
-            .run("create", move |c| {
+            .run(StateOp::Create, move |c| {
                 c.execute(
                     "INSERT INTO sessions (id, user_id, created, last_seen) VALUES (?1, ?2, ?3, ?3)",
                     params![i, u, now],
@@ -303,7 +303,7 @@ impl SessionStore for SqliteSessions {
         let evicted = self.mem.insert(&id, user, Instant::now());
         if !evicted.is_empty() {
             self.db
-                .run("create", move |c| {
+                .run(StateOp::Create, move |c| {
                     let mut del = c.prepare_cached("DELETE FROM sessions WHERE id = ?1")?;
                     for old in &evicted {
                         del.execute([old])?;
@@ -324,7 +324,7 @@ impl SessionStore for SqliteSessions {
             // Off the request path: a lost touch only shortens an idle session after a restart.
             tokio::spawn(async move {
                 let r = db
-                    .run("touch", move |c| {
+                    .run(StateOp::Touch, move |c| {
                         c.execute("UPDATE sessions SET last_seen = ?2 WHERE id = ?1", params![i, now])
                             .map(|_| ())
                     })
@@ -340,7 +340,7 @@ impl SessionStore for SqliteSessions {
     async fn end(&self, id: &str) -> Result<bool, StateError> {
         let i = id.to_owned();
         self.db
-            .run("end", move |c| {
+            .run(StateOp::End, move |c| {
                 c.execute("DELETE FROM sessions WHERE id = ?1", [i]).map(|_| ())
             })
             .await?;
@@ -350,7 +350,7 @@ impl SessionStore for SqliteSessions {
     async fn end_user(&self, user: &UserId) -> Result<usize, StateError> {
         let u = user.as_str().to_owned();
         self.db
-            .run("end_user", move |c| {
+            .run(StateOp::EndUser, move |c| {
                 c.execute("DELETE FROM sessions WHERE user_id = ?1", [u]).map(|_| ())
             })
             .await?;
@@ -371,7 +371,7 @@ impl SessionStore for SqliteSessions {
 
     async fn health(&self) -> Result<(), StateError> {
         self.db
-            .run("health", |c| {
+            .run(StateOp::Health, |c| {
                 c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())
             })
             .await
@@ -565,6 +565,6 @@ mod tests {
         let e = open(Path::new("/proc/vaultgate/gateway.db"), limits(), ErrorCount::default())
             .err()
             .unwrap();
-        assert!(e.to_string().contains("sqlite") && e.op == "open", "{e}");
+        assert!(e.to_string().contains("sqlite") && e.op == StateOp::Open, "{e}");
     }
 }
