@@ -18,7 +18,7 @@ use crate::ratelimit::Scope;
 use crate::routes::{Route, RouteLabel};
 use crate::sessions::Era;
 use crate::sessions::era::{self, RpcMethod};
-use crate::state::StateOp;
+use crate::state::{StateBackend, StateOp};
 use crate::upstream::UpstreamFailure;
 use crate::usage::Usage;
 
@@ -230,9 +230,9 @@ impl Metrics {
     }
 
     /// Pre-registers the state-error series of the store in use, so an alert has a series to watch.
-    pub fn register_state_backend(&self, backend: &str) {
+    pub fn register_state_backend(&self, backend: StateBackend) {
         for op in StateOp::iter().filter(|op| op.is_counted()) {
-            self.state_errors.with_label_values(&[backend, op.as_ref()]);
+            self.state_errors.with_label_values(&[backend.as_ref(), op.as_ref()]);
         }
     }
 
@@ -381,7 +381,7 @@ mod tests {
         fn all<T: IntoEnumIterator + Into<&'static str>>() -> Vec<&'static str> {
             T::iter().map(Into::into).collect()
         }
-        let table: [(&str, Vec<&str>, &[&str]); 11] = [
+        let table: [(&str, Vec<&str>, &[&str]); 12] = [
             (
                 "route",
                 all::<RouteLabel>(),
@@ -454,6 +454,7 @@ mod tests {
                 &["connect", "timeout", "reset", "resolve"],
             ),
             ("window", all::<ActiveWindow>(), &["1h", "24h"]),
+            ("backend", all::<StateBackend>(), &["memory", "sqlite", "redis"]),
             (
                 "op",
                 all::<StateOp>(),
@@ -504,7 +505,7 @@ mod tests {
     #[test]
     fn every_label_set_is_pre_registered() {
         let m = Metrics::new();
-        m.register_state_backend("sqlite");
+        m.register_state_backend(StateBackend::Sqlite);
         let text = String::from_utf8(m.render(&Usage::new(), 0)).unwrap();
         let mut want: Vec<String> = Vec::new();
         let mut series = |name: &str, label: &str, values: Vec<&str>| {
@@ -539,7 +540,7 @@ mod tests {
     #[test]
     fn every_design_metric_is_exposed() {
         let m = Metrics::new();
-        m.register_state_backend("memory");
+        m.register_state_backend(StateBackend::Memory);
         m.observe_request(
             Route::Mcp,
             HttpMethod::of(&http::Method::POST),

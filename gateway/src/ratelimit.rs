@@ -22,9 +22,7 @@ use crate::client_ip::ClientAddr;
 use crate::state::counters::SharedCounters;
 
 /// Which limit refused a request (the metric's `scope` label, and the name in the RateLimit fields).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumCount, strum::IntoStaticStr, strum::AsRefStr,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr, strum::AsRefStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum Scope {
     User,

@@ -184,9 +184,7 @@ fn make_peer(addr: SocketAddr, read_timeout: Duration, streaming: bool) -> HttpP
 }
 
 /// What kind of upstream failure an error is, for the metric (`kind`) and the status code.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumCount, strum::IntoStaticStr, strum::AsRefStr,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr, strum::AsRefStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum UpstreamFailure {
     /// Could not connect: 502.

@@ -3,10 +3,10 @@
 //! alerts match on them; the table test in `metrics.rs` pins every one). `metrics.rs`
 //! pre-registers every set by iterating its enum, so a new variant is a new zero series.
 
-use strum::{AsRefStr, EnumCount, EnumIter, IntoStaticStr};
+use strum::{AsRefStr, EnumIter, IntoStaticStr};
 
 /// `outcome` of `vaultgate_gateway_signins_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, EnumCount, IntoStaticStr, AsRefStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, IntoStaticStr, AsRefStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum SignInOutcome {
     /// Signed in with the provider.
@@ -26,7 +26,7 @@ pub enum SignInOutcome {
 }
 
 /// `via` of `vaultgate_gateway_tokens_issued_total`: how a gateway token was minted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, EnumCount, IntoStaticStr, AsRefStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, IntoStaticStr, AsRefStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum TokenVia {
     /// The web page's Hugging Face sign-in.
@@ -42,7 +42,7 @@ pub enum TokenVia {
 }
 
 /// `reason` of `vaultgate_gateway_auth_failures_total` (the reasons `auth/` refuses with).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, EnumCount, IntoStaticStr, AsRefStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, IntoStaticStr, AsRefStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum AuthFailureReason {
     Missing,
@@ -60,7 +60,7 @@ pub enum AuthFailureReason {
 }
 
 /// `reason` of `vaultgate_gateway_session_rejections_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, EnumCount, IntoStaticStr, AsRefStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, IntoStaticStr, AsRefStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum SessionRejection {
     /// A legacy request without `Mcp-Session-Id` where one is needed.
@@ -74,7 +74,7 @@ pub enum SessionRejection {
 }
 
 /// `window` of `vaultgate_gateway_active_users`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, EnumCount, IntoStaticStr, AsRefStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, IntoStaticStr, AsRefStr)]
 pub enum ActiveWindow {
     #[strum(serialize = "1h")]
     Hour,

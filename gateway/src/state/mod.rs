@@ -27,9 +27,19 @@ use self::sessions::SessionStore;
 #[derive(Debug, thiserror::Error)]
 #[error("state store {backend} failed during {op}: {message}")]
 pub struct StateError {
-    pub backend: &'static str,
+    pub backend: StateBackend,
     pub op: StateOp,
     pub message: String,
+}
+
+/// Which store: the `backend` label of `vaultgate_gateway_state_errors_total`, the `store` that
+/// `/readyz` reports, and the name in errors and operator messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr, strum::AsRefStr, strum::Display)]
+#[strum(serialize_all = "snake_case")]
+pub enum StateBackend {
+    Memory,
+    Sqlite,
+    Redis,
 }
 
 /// What a store was doing when it failed: the `op` label of
@@ -74,11 +84,11 @@ pub enum StateConfig {
 
 impl StateConfig {
     /// The `backend` label of `vaultgate_gateway_state_errors_total`.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> StateBackend {
         match self {
-            StateConfig::Memory => "memory",
-            StateConfig::Sqlite(_) => "sqlite",
-            StateConfig::Redis { .. } => "redis",
+            StateConfig::Memory => StateBackend::Memory,
+            StateConfig::Sqlite(_) => StateBackend::Sqlite,
+            StateConfig::Redis { .. } => StateBackend::Redis,
         }
     }
 }
@@ -98,7 +108,7 @@ pub struct Stores {
     /// Rate-limit counters shared between replicas (Redis only; otherwise each process limits alone).
     pub counters: Option<Arc<dyn SharedCounters>>,
     /// The `backend` label of `vaultgate_gateway_state_errors_total`.
-    pub name: &'static str,
+    pub name: StateBackend,
 }
 
 /// Counts a store failure under `vaultgate_gateway_state_errors_total{backend,op}` (when a
@@ -115,7 +125,7 @@ impl ErrorCount {
     /// Counts `e` and returns it.
     pub fn count(&self, e: StateError) -> StateError {
         if let Some(c) = &self.0 {
-            c.with_label_values(&[e.backend, e.op.as_ref()]).inc();
+            c.with_label_values(&[e.backend.as_ref(), e.op.as_ref()]).inc();
         }
         e
     }
@@ -129,7 +139,7 @@ pub fn open(config: &StateConfig, limits: SessionLimits, errors: ErrorCount) -> 
             sessions: Arc::new(MemorySessions::new(limits.idle, limits.max, limits.per_user)),
             revocations: Arc::new(MemoryRevocations::new()),
             counters: None,
-            name: "memory",
+            name: StateBackend::Memory,
         },
         StateConfig::Sqlite(path) => {
             let (sessions, revocations) = sqlite::open(path, limits, errors)?;
@@ -137,7 +147,7 @@ pub fn open(config: &StateConfig, limits: SessionLimits, errors: ErrorCount) -> 
                 sessions: Arc::new(sessions),
                 revocations: Arc::new(revocations),
                 counters: None,
-                name: "sqlite",
+                name: StateBackend::Sqlite,
             }
         }
         StateConfig::Redis { url, timeout } => {
@@ -146,7 +156,7 @@ pub fn open(config: &StateConfig, limits: SessionLimits, errors: ErrorCount) -> 
                 sessions: store.clone(),
                 revocations: store.clone(),
                 counters: Some(store),
-                name: "redis",
+                name: StateBackend::Redis,
             }
         }
     })

@@ -33,11 +33,11 @@ use super::counters::SharedCounters;
 use super::memory::MemoryRevocations;
 use super::revocations::{KEEP_PAST_EXPIRY_SECS, Revocations, USER_REVOCATION_KEEP};
 use super::sessions::{Lookup, SessionInfo, SessionStore};
-use super::{ErrorCount, SessionLimits, StateError, StateOp};
+use super::{ErrorCount, SessionLimits, StateBackend, StateError, StateOp};
 
 /// Every key the gateway writes starts with this.
 pub const PREFIX: &str = "vaultgate:";
-const NAME: &str = "redis";
+const NAME: StateBackend = StateBackend::Redis;
 /// How often the live-session gauge is recounted (a SCAN, off the request path).
 const COUNT_EVERY: Duration = Duration::from_secs(15);
 /// How long a "revoked" answer is remembered locally (harmless: a revoked token stays revoked).
@@ -425,7 +425,7 @@ impl SessionStore for RedisState {
     }
 
     fn store(&self) -> &'static str {
-        NAME
+        NAME.into()
     }
 
     async fn health(&self) -> Result<(), StateError> {

@@ -34,7 +34,7 @@ pub trait SessionStore: Send + Sync {
     fn active(&self) -> u64;
     /// Which store this is (`memory`, `sqlite`, `redis`), as `/readyz` reports it.
     fn store(&self) -> &'static str {
-        "memory"
+        super::StateBackend::Memory.into()
     }
     /// Whether the store answers a trivial request now (for `/readyz`).
     async fn health(&self) -> Result<(), StateError> {

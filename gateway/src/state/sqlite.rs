@@ -21,9 +21,9 @@ use vaultgate_shared::jwt::now_secs;
 use super::memory::{MemoryRevocations, MemorySessions};
 use super::revocations::{KEEP_PAST_EXPIRY_SECS, Revocations, USER_REVOCATION_KEEP};
 use super::sessions::{Lookup, SessionInfo, SessionStore};
-use super::{ErrorCount, SessionLimits, StateError, StateOp, migrations};
+use super::{ErrorCount, SessionLimits, StateBackend, StateError, StateOp, migrations};
 
-const NAME: &str = "sqlite";
+const NAME: StateBackend = StateBackend::Sqlite;
 /// A live session's `last_seen` is written at most this often.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Every this many session creations, rows of sessions that timed out are deleted.
@@ -366,7 +366,7 @@ impl SessionStore for SqliteSessions {
     }
 
     fn store(&self) -> &'static str {
-        NAME
+        NAME.into()
     }
 
     async fn health(&self) -> Result<(), StateError> {
