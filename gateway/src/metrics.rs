@@ -247,7 +247,7 @@ impl Metrics {
     }
 
     /// Counts one request refused with 429.
-    pub fn rate_limited(&self, scope: Scope) {
+    pub fn limited(&self, scope: Scope) {
         self.rate_limited.with_label_values(&[scope]).inc();
     }
 
@@ -498,6 +498,29 @@ mod tests {
         }
         for (i, method) in HttpMethod::iter().enumerate() {
             assert_eq!(method as usize, i, "{method:?}");
+        }
+    }
+
+    /// Each typed method counts under its enum's label string.
+    #[test]
+    fn typed_methods_count_under_their_label() {
+        let m = Metrics::new();
+        m.auth_failure(AuthFailureReason::NotYetValid);
+        m.session_rejected(SessionRejection::WrongUser);
+        m.limited(Scope::AuthFailure);
+        m.token_issued(TokenVia::Exchange);
+        m.signin(SignInOutcome::ProviderError);
+        m.upstream_error(UpstreamFailure::Resolve);
+        let text = String::from_utf8(m.render(&Usage::new(), 0)).unwrap();
+        for line in [
+            "vaultgate_gateway_auth_failures_total{reason=\"not_yet_valid\"} 1",
+            "vaultgate_gateway_session_rejections_total{reason=\"wrong_user\"} 1",
+            "vaultgate_gateway_rate_limited_total{scope=\"auth_failure\"} 1",
+            "vaultgate_gateway_tokens_issued_total{via=\"exchange\"} 1",
+            "vaultgate_gateway_signins_total{outcome=\"provider_error\"} 1",
+            "vaultgate_gateway_upstream_errors_total{kind=\"resolve\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}");
         }
     }
 
