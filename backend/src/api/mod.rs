@@ -1,4 +1,5 @@
-//! The REST API for the web page. Same identity rule as MCP, same [`NoteService`] calls.
+//! The REST API for the web page. Same identity rule as MCP, same [`NoteService`] calls. The
+//! routes are those of [`crate::http::Route`], the one route table; `dispatch` has one arm each.
 //!
 //! `GET /api/notes?folder=&limit=&cursor=`, `GET|PUT|DELETE /api/notes/{path}`,
 //! `POST /api/notes/{path}/move`, `GET /api/search?q=&tags=&folder=&limit=`, `GET /api/tags`,

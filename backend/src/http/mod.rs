@@ -26,7 +26,7 @@ use crate::mcp::{McpService, accept};
 use crate::metrics::Metrics;
 use crate::service::NoteService;
 use respond::{error, json};
-pub use routes::{Route, route_label};
+pub use routes::Route;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -57,21 +57,23 @@ pub struct App {
 impl App {
     /// Handles one request inside its trace span (when tracing is on).
     pub async fn handle(self: Arc<Self>, mut req: Request<Incoming>) -> Response<Body> {
+        // The route is decided here once; the span, the metrics, the dispatch and the audit
+        // line all use it.
+        let path = req.uri().path().to_owned();
+        let route = Route::of(&path);
         if !vaultgate_shared::telemetry::enabled() {
-            return self.serve(req).await;
+            return self.serve(req, route).await;
         }
-        let route = route_label(req.method(), req.uri().path());
-        let span = crate::trace::request(&mut req, route);
-        let response = tracing::Instrument::instrument(self.serve(req), span.clone()).await;
+        let label = route.label(req.method());
+        let span = crate::trace::request(&mut req, label);
+        let response = tracing::Instrument::instrument(self.serve(req, route), span.clone()).await;
         crate::trace::finish(&span, response.status().as_u16());
         response
     }
 
     /// Handles one request and counts it.
-    async fn serve(self: Arc<Self>, mut req: Request<Incoming>) -> Response<Body> {
+    async fn serve(self: Arc<Self>, mut req: Request<Incoming>, route: Route<'_>) -> Response<Body> {
         let started = std::time::Instant::now();
-        let path = req.uri().path().to_owned();
-        let route = Route::of(&path);
         let label = route.label(req.method());
         let method = method_label(req.method());
         let request_id = req

@@ -108,11 +108,6 @@ impl<'a> Route<'a> {
     }
 }
 
-/// The route label of a request (see [`Route::label`]).
-pub fn route_label(method: &Method, path: &str) -> &'static str {
-    Route::of(path).label(method)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +151,7 @@ mod tests {
         ];
         for (method, path, route, label) in cases {
             assert_eq!(Route::of(path), route, "{method} {path}");
-            assert_eq!(route_label(&method, path), label, "{method} {path}");
+            assert_eq!(Route::of(path).label(&method), label, "{method} {path}");
         }
     }
 

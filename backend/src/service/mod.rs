@@ -2,19 +2,21 @@
 //! Synchronous (file and SQLite work); async callers run them through [`run_blocking`].
 //!
 //! Every operation goes in the same order:
-//! 1. arguments — path ([`crate::vault`]), sizes and counts ([`args`]), before any parsing;
-//! 2. the user's write lock (writes only), refused while an import runs;
-//! 3. the current file and its `if_match` ([`args::check_if_match`]);
+//! 1. arguments — path ([`crate::vault`]), sizes and counts (`args`), before any parsing;
+//! 2. the user's write lock (`locks`, writes only), refused while an import runs;
+//! 3. the current file and its `if_match` (`args::check_if_match`);
 //! 4. the new text ([`crate::notes::compose`]), read with [`notes::parse_checked`];
-//! 5. the quotas ([`quota`]), then the atomic file write, then the index.
+//! 5. the quotas (`quota`), then the atomic file write, then the index.
 //!
 //! Holding the user's lock from 2 to 5 makes the `if_match` check, the quota check and the write
-//! one step.
+//! one step. What each failure is on the wire lives in `error`.
 
 mod args;
+mod error;
+mod locks;
 pub(crate) mod quota;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,10 @@ use vaultgate_shared::UserId;
 
 pub use self::args::{DEFAULT_LIST_LIMIT, DEFAULT_SEARCH_LIMIT, MAX_LIST_LIMIT};
 use self::args::{check_if_match, check_size};
+pub use self::error::ServiceError;
+use self::error::internal;
+pub(crate) use self::locks::ImportGuard;
+use self::locks::UserLocks;
 pub(crate) use self::quota::Usage;
 use crate::bulkhead::{self, Bulkhead, Refusal, Weight};
 use crate::config::Limits;
@@ -34,81 +40,6 @@ use crate::notes::{self, NoteError};
 pub use crate::precondition::IfMatch;
 use crate::render::{self, RenderRefusal};
 use crate::vault::{Folder, NotePath, PathError, Vault, VaultError};
-
-/// Why an operation failed. Messages are for the caller (a person or a model) and never contain
-/// a file-system path, SQL, or anything about another user.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ServiceError {
-    #[error("invalid note path: {0}")]
-    InvalidPath(PathError),
-    #[error("note '{0}' does not exist")]
-    NotFound(String),
-    #[error("a note already exists at '{0}'; choose another path or delete it first")]
-    AlreadyExists(String),
-    #[error(
-        "note '{path}' has changed since you read it (its hash is now {current}); read it again and retry with the new hash"
-    )]
-    Conflict { path: String, current: String },
-    #[error("note '{path}' does not exist, so it cannot match if_match")]
-    ConflictMissing { path: String },
-    #[error("the note would be {size} bytes; the limit is {max} bytes")]
-    TooLarge { size: u64, max: u64 },
-    #[error("{0}")]
-    Quota(String),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Note(NoteError),
-    #[error("{0}")]
-    Refused(Refusal),
-    #[error("an import into your vault is running; retry when it has finished")]
-    Importing,
-    #[error("internal error; the operation may not have completed")]
-    Internal,
-}
-
-impl ServiceError {
-    /// Stable machine code (the `error` field of the JSON error body).
-    pub fn code(&self) -> &'static str {
-        match self {
-            ServiceError::InvalidPath(_) => "invalid_path",
-            ServiceError::NotFound(_) => "not_found",
-            ServiceError::AlreadyExists(_) => "conflict",
-            ServiceError::Conflict { .. } | ServiceError::ConflictMissing { .. } => "conflict",
-            ServiceError::TooLarge { .. } => "too_large",
-            ServiceError::Quota(_) => "quota_exceeded",
-            ServiceError::BadRequest(_) => "bad_request",
-            ServiceError::Note(e) if e.is_size() => "too_large",
-            ServiceError::Note(_) => "bad_request",
-            ServiceError::Refused(Refusal::OverBudget) => "timeout",
-            ServiceError::Refused(Refusal::UserBusy) | ServiceError::Importing => "busy",
-            ServiceError::Refused(Refusal::PoolFull) => "overloaded",
-            ServiceError::Refused(Refusal::Panicked) | ServiceError::Internal => "internal",
-        }
-    }
-
-    /// The HTTP status the REST API answers with.
-    pub fn status(&self) -> u16 {
-        match self {
-            ServiceError::InvalidPath(_) | ServiceError::BadRequest(_) => 400,
-            ServiceError::NotFound(_) => 404,
-            ServiceError::AlreadyExists(_) => 409,
-            ServiceError::Conflict { .. } | ServiceError::ConflictMissing { .. } => 412,
-            ServiceError::TooLarge { .. } => 413,
-            ServiceError::Quota(_) => 403,
-            ServiceError::Note(e) if e.is_size() => 413,
-            ServiceError::Note(_) => 400,
-            ServiceError::Refused(Refusal::UserBusy) | ServiceError::Importing => 429,
-            ServiceError::Refused(Refusal::OverBudget | Refusal::PoolFull) => 503,
-            ServiceError::Refused(Refusal::Panicked) | ServiceError::Internal => 500,
-        }
-    }
-}
-
-fn internal(what: &str, e: impl std::fmt::Display) -> ServiceError {
-    tracing::error!(error = %e, "{what}");
-    ServiceError::Internal
-}
 
 /// A full note, as `read_note` and `GET /api/notes/{path}` return it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -175,29 +106,10 @@ pub struct NoteService {
     index: Index,
     limits: Limits,
     metrics: Metrics,
-    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
-    /// Users with an import running: their writes are refused at once rather than queued
-    /// behind it, so they cannot pile up holding the bulkhead's threads for its whole length.
-    importing: Mutex<HashSet<String>>,
+    locks: UserLocks,
     /// Per-user usage, loaded from the index on first use and kept current by the writes, which
     /// all hold the user's lock.
     usage: Mutex<HashMap<String, Usage>>,
-}
-
-/// An import in progress (see [`NoteService::begin_import`]).
-pub(crate) struct ImportGuard<'a> {
-    service: &'a NoteService,
-    user: String,
-}
-
-impl Drop for ImportGuard<'_> {
-    fn drop(&mut self) {
-        self.service
-            .importing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.user);
-    }
 }
 
 impl std::fmt::Debug for NoteService {
@@ -213,8 +125,7 @@ impl NoteService {
             index,
             limits,
             metrics,
-            locks: Mutex::new(HashMap::new()),
-            importing: Mutex::new(HashSet::new()),
+            locks: UserLocks::default(),
             usage: Mutex::new(HashMap::new()),
         }
     }
@@ -237,30 +148,17 @@ impl NoteService {
 
     /// The user's write lock for one note's change, refused while an import runs.
     fn write_lock(&self, user: &UserId) -> Result<Arc<Mutex<()>>, ServiceError> {
-        if self
-            .importing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(user.as_str())
-        {
-            return Err(ServiceError::Importing);
-        }
-        Ok(self.user_lock(user))
+        self.locks.write_lock(user)
     }
 
     /// Marks `user` as importing until the guard is dropped; `None` when an import already runs.
     pub(crate) fn begin_import(&self, user: &UserId) -> Option<ImportGuard<'_>> {
-        let mut set = self.importing.lock().unwrap_or_else(|e| e.into_inner());
-        set.insert(user.as_str().to_owned()).then(|| ImportGuard {
-            service: self,
-            user: user.as_str().to_owned(),
-        })
+        self.locks.begin_import(user)
     }
 
     /// The user's write lock: every change to the user's notes holds it.
     pub(crate) fn user_lock(&self, user: &UserId) -> Arc<Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(user.as_str().to_owned()).or_default().clone()
+        self.locks.lock(user)
     }
 
     /// Validates a path, counting and auditing refusals.
