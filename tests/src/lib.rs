@@ -1,9 +1,12 @@
-//! Test harness for vaultgate's end-to-end tests: starts the real `vaultgate-gateway`
-//! and `vaultgate-backend` binaries (or a recording echo upstream) on free loopback
-//! ports, waits for them, and stops them when dropped.
+//! The one test harness of vaultgate, for the end-to-end tests (`tests/tests/`) and the
+//! backend's integration tests (`backend/tests/`, a dev-dependency of the backend): starts the
+//! real `vaultgate-gateway` and `vaultgate-backend` binaries (or a recording echo upstream) on
+//! free loopback ports, waits for them, talks to them, and stops them when dropped.
 //!
 //! Binaries are taken from `$VAULTGATE_BIN_DIR`, else from the cargo target directory
-//! this test executable lives in (build them first: `cargo build --workspace`).
+//! this test executable lives in (build them first: `cargo build --workspace`; the backend's
+//! own tests get its binary built by cargo). This crate must never depend on
+//! `vaultgate-backend`: it would then be built twice, with two copies of its types.
 
 pub mod backend;
 pub mod echo;
