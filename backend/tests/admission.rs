@@ -2,13 +2,11 @@
 //! requests that overlap one of her own get 429 `busy`, while bob is served; MCP tools share the
 //! same cap; once alice's work is done she is served again.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::Backend;
 use serde_json::json;
+use vaultgate_tests::Backend;
 
 #[test]
 fn one_user_over_the_cap_is_refused_and_others_are_served() {

@@ -1,14 +1,12 @@
 //! Every tool and REST route through HTTP with real identity assertions, the error cases, the
 //! identity gate, and the metrics the gateway's tests rely on.
 
-mod common;
-
-use common::{Backend, SECRET};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use vaultgate_shared::UserId;
 use vaultgate_shared::headers::{IDENTITY, USER};
 use vaultgate_shared::identity::{IdentityKey, sign_identity, sign_identity_at};
+use vaultgate_tests::{Backend, IDENTITY_SECRET as SECRET};
 
 fn paths(v: &Value, list: &str) -> Vec<String> {
     v[list]
@@ -264,7 +262,7 @@ fn modern_protocol_revision_without_initialize() {
     headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
     let r = b
         .client
-        .post(format!("{}/mcp", b.url))
+        .post(format!("{}/mcp", b.url()))
         .headers(headers)
         .json(&body)
         .send()
@@ -576,7 +574,7 @@ fn forged_headers(user: &str) -> Vec<(&'static str, HeaderMap)> {
 fn bad_identity_gets_401_and_changes_nothing() {
     let b = Backend::start();
     b.ok("alice", "write_note", json!({"path": "keep.md", "body": "original"}));
-    let before = common::tree(&b.vaults());
+    let before = vaultgate_tests::tree(&b.vaults());
     let mcp_before = b.metric(r#"vaultgate_backend_http_requests_total{route="mcp",status="401"}"#);
     for (case, headers) in forged_headers("alice") {
         let (s, _, v) = b.rest_with(
@@ -602,7 +600,7 @@ fn bad_identity_gets_401_and_changes_nothing() {
         b.ok("alice", "read_note", json!({"path": "keep.md"}))["content"],
         "original"
     );
-    assert_eq!(common::tree(&b.vaults()), before);
+    assert_eq!(vaultgate_tests::tree(&b.vaults()), before);
     assert_eq!(
         b.metric(r#"vaultgate_backend_http_requests_total{route="mcp",status="401"}"#) - mcp_before,
         8.0
@@ -617,9 +615,16 @@ fn bad_identity_gets_401_and_changes_nothing() {
         );
     }
     // healthz needs nothing, on both listeners.
-    assert_eq!(b.client.get(format!("{}/healthz", b.url)).send().unwrap().status(), 200);
     assert_eq!(
-        b.client.get(format!("{}/healthz", b.admin)).send().unwrap().status(),
+        b.client.get(format!("{}/healthz", b.url())).send().unwrap().status(),
+        200
+    );
+    assert_eq!(
+        b.client
+            .get(format!("{}/healthz", b.admin_url()))
+            .send()
+            .unwrap()
+            .status(),
         200
     );
     // Two assertions in one request are refused rather than one of them picked.

@@ -1,15 +1,13 @@
 //! Crash safety (SIGKILL during a stream of writes), reconciliation of changes made on disk
 //! while the backend was stopped, the `reindex` command, and a clean SIGTERM shutdown.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Backend;
 use serde_json::json;
+use vaultgate_tests::Backend;
 
 fn search_paths(b: &Backend, user: &str, q: &str) -> Vec<String> {
     let v = b.ok(user, "search_notes", json!({"query": q, "limit": 100}));
@@ -34,7 +32,7 @@ fn listed(b: &Backend, user: &str) -> Vec<String> {
 }
 
 fn md_files(b: &Backend, user: &str) -> Vec<String> {
-    let mut v: Vec<String> = common::tree(&b.user_dir(user))
+    let mut v: Vec<String> = vaultgate_tests::tree(&b.user_dir(user))
         .into_iter()
         .filter(|p| p.ends_with(".md"))
         .collect();
@@ -49,7 +47,7 @@ fn acknowledged_writes_survive_sigkill() {
     let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     let in_flight: Arc<Mutex<Option<(String, String)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
-    let (url, key) = (b.url.clone(), b.key.clone());
+    let (url, key) = (b.url(), b.key.clone());
     let writer = {
         let (acked, in_flight, stop) = (acked.clone(), in_flight.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -111,7 +109,9 @@ fn acknowledged_writes_survive_sigkill() {
         assert_eq!(search_paths(&b, "alice", &word), vec![path.to_owned()], "{word}");
     }
     assert!(
-        common::tree(&b.user_dir("alice")).iter().all(|p| !p.contains(".tmp-")),
+        vaultgate_tests::tree(&b.user_dir("alice"))
+            .iter()
+            .all(|p| !p.contains(".tmp-")),
         "temp files left behind"
     );
 }
@@ -206,7 +206,7 @@ fn changes_on_disk_while_stopped_are_reconciled_and_reindex_rebuilds() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        common::tree(&b.data.join("index.d"))
+        vaultgate_tests::tree(&b.data.join("index.d"))
             .iter()
             .all(|f| !f.contains(".rebuild")),
         "a refused reindex left a file behind"

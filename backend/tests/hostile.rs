@@ -3,12 +3,10 @@
 //! leaves a trace on disk, the backend's peak memory stays bounded, and another user is served
 //! normally all the while.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::{Backend, tree};
 use serde_json::{Map, Value, json};
+use vaultgate_tests::{Backend, tree};
 
 /// What a case must get.
 #[derive(Debug, Clone, Copy)]

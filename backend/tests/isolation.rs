@@ -2,14 +2,12 @@
 //! every answer matches the model, and no answer to one user ever carries another user's
 //! note, title, tag, snippet or backlink.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 
-use common::Backend;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use vaultgate_tests::Backend;
 
 const USERS: [&str; 4] = ["alice", "bob", "alice2", "carol-x"];
 const OPS: usize = 2000;
@@ -383,7 +381,7 @@ fn four_users_two_thousand_operations_match_the_model() {
     }
     // And the files agree with the model.
     for (user, vault) in &model {
-        let mut on_disk: Vec<String> = common::tree(&b.user_dir(user))
+        let mut on_disk: Vec<String> = vaultgate_tests::tree(&b.user_dir(user))
             .into_iter()
             .filter(|p| p.ends_with(".md"))
             .collect();

@@ -2,14 +2,12 @@
 //! files as they are), `vaultgate-backend delete-user`, and the round trip: export, delete,
 //! copy the files back, reindex — same notes, same hashes, other users untouched.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::Command;
 
-use common::Backend;
 use serde_json::json;
+use vaultgate_tests::Backend;
 
 /// Path → content of every entry of a zip.
 fn unzip(bytes: &[u8]) -> BTreeMap<String, String> {
@@ -75,7 +73,7 @@ fn export_delete_and_reimport_round_trip() {
     // The API export: every note, byte for byte as read_note returns it.
     let r = b
         .client
-        .get(format!("{}/api/export", b.url))
+        .get(format!("{}/api/export", b.url()))
         .headers(b.identity("alice"))
         .send()
         .unwrap();
@@ -97,7 +95,7 @@ fn export_delete_and_reimport_round_trip() {
     // A user with no notes gets an empty zip, not an error; nobody gets another user's notes.
     let r = b
         .client
-        .get(format!("{}/api/export", b.url))
+        .get(format!("{}/api/export", b.url()))
         .headers(b.identity("carol"))
         .send()
         .unwrap();
@@ -165,7 +163,7 @@ fn one_export_per_user_at_a_time() {
     }
     b.ok("bob", "write_note", json!({"path": "a.md", "body": "bob's"}));
 
-    let addr = b.url.strip_prefix("http://").unwrap().to_owned();
+    let addr = b.url().strip_prefix("http://").unwrap().to_owned();
     let mut held = std::net::TcpStream::connect(&addr).unwrap();
     let mut head = format!("GET /api/export HTTP/1.1\r\nHost: {addr}\r\n");
     for (k, v) in b.identity("alice").iter() {

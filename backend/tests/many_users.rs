@@ -2,9 +2,7 @@
 //! backend keeps at most INDEX_OPEN_MAX per-user databases open, so its open-file count stays
 //! under a budget derived from that cap, however many users it has served.
 
-mod common;
-
-use common::Backend;
+use vaultgate_tests::Backend;
 
 const USERS: usize = 2000;
 const OPEN_MAX: usize = 16;

@@ -2,13 +2,11 @@
 //! notes as sanitised HTML (`?format=html`, `POST /api/render`), plain-text search snippets,
 //! and vault import (`POST /api/import` and the `import` command), hostile archives included.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 
-use common::{Backend, SECRET, tree};
 use serde_json::{Value, json};
+use vaultgate_tests::{Backend, IDENTITY_SECRET as SECRET, tree};
 
 /// A zip of `entries` (deflated), as an Obsidian export or any zip tool writes it.
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -30,7 +28,7 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 fn import(b: &Backend, user: &str, query: &str, ctype: &str, body: Vec<u8>) -> (u16, Value) {
     let r = b
         .client
-        .post(format!("{}/api/import{query}", b.url))
+        .post(format!("{}/api/import{query}", b.url()))
         .headers(b.identity(user))
         .header("content-type", ctype)
         .body(body)
@@ -314,7 +312,7 @@ fn hostile_archives_write_nothing_or_only_what_is_valid() {
     let chunked = reqwest::blocking::Body::new(std::io::Cursor::new(vec![b'x'; 400_000]));
     let r = b
         .client
-        .post(format!("{}/api/import", b.url))
+        .post(format!("{}/api/import", b.url()))
         .headers(b.identity(u))
         .header("content-type", "application/zip")
         .body(chunked)

@@ -1,10 +1,8 @@
 //! The path validator through HTTP: hostile paths in every spelling are refused by MCP and
 //! REST alike, and nothing is created anywhere.
 
-mod common;
-
-use common::{Backend, tree};
 use serde_json::json;
+use vaultgate_tests::{Backend, tree};
 
 fn hostile() -> Vec<String> {
     let mut v: Vec<String> = [

@@ -3,10 +3,8 @@
 //! With one full-text table for everyone, bm25's document counts and average lengths would
 //! move with the other user's notes, and the scores with them.
 
-mod common;
-
-use common::Backend;
 use serde_json::json;
+use vaultgate_tests::Backend;
 
 /// Words both users write, so every query below matches notes of both.
 const NOTES: &[(&str, &str)] = &[
@@ -57,7 +55,7 @@ fn results(b: &Backend, user: &str) -> Vec<String> {
         .map(|(q, extra)| {
             let r = b
                 .client
-                .get(format!("{}/api/search?{q}{extra}&limit=100", b.url))
+                .get(format!("{}/api/search?{q}{extra}&limit=100", b.url()))
                 .headers(b.identity(user))
                 .send()
                 .unwrap();

@@ -1,10 +1,14 @@
-//! Test harness for vaultgate's end-to-end tests: starts the real `vaultgate-gateway`
-//! and `vaultgate-backend` binaries (or a recording echo upstream) on free loopback
-//! ports, waits for them, and stops them when dropped.
+//! The one test harness of vaultgate, for the end-to-end tests (`tests/tests/`) and the
+//! backend's integration tests (`backend/tests/`, a dev-dependency of the backend): starts the
+//! real `vaultgate-gateway` and `vaultgate-backend` binaries (or a recording echo upstream) on
+//! free loopback ports, waits for them, talks to them, and stops them when dropped.
 //!
 //! Binaries are taken from `$VAULTGATE_BIN_DIR`, else from the cargo target directory
-//! this test executable lives in (build them first: `cargo build --workspace`).
+//! this test executable lives in (build them first: `cargo build --workspace`; the backend's
+//! own tests get its binary built by cargo). This crate must never depend on
+//! `vaultgate-backend`: it would then be built twice, with two copies of its types.
 
+pub mod backend;
 pub mod echo;
 pub mod mcp;
 pub mod oidc;
@@ -18,6 +22,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub use backend::{Backend, tree};
 
 /// A secret good for both HMAC keys (≥ 32 bytes).
 pub const IDENTITY_SECRET: &str = "test-identity-secret-0123456789abcdef-xyz";
@@ -171,70 +177,11 @@ pub fn wait_ready(url: &str, proc_: &mut Proc, limit: Duration) {
     }
 }
 
-/// Starts `cmd` and waits until `/healthz` on `port` answers 200.
-fn spawn_healthy(cmd: Command, label: &str, port: u16) -> Proc {
+/// Starts `cmd` and waits up to `limit` until `/healthz` on `port` answers 200.
+fn spawn_healthy(cmd: Command, label: &str, port: u16, limit: Duration) -> Proc {
     let mut proc_ = Proc::spawn(cmd, label);
-    wait_ready(
-        &format!("http://127.0.0.1:{port}/healthz"),
-        &mut proc_,
-        Duration::from_secs(30),
-    );
+    wait_ready(&format!("http://127.0.0.1:{port}/healthz"), &mut proc_, limit);
     proc_
-}
-
-/// A running backend.
-pub struct Backend {
-    pub proc_: Proc,
-    pub port: u16,
-    pub admin_port: u16,
-    pub data: tempfile::TempDir,
-}
-
-impl Backend {
-    /// Starts the real backend with fresh data on free ports.
-    pub fn start() -> Self {
-        Self::start_with(tempfile::tempdir().expect("tempdir"), &[])
-    }
-
-    /// Starts the real backend over `data` with extra environment.
-    pub fn start_with(data: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let admin_port = free_port();
-        let mut cmd = Command::new(bin("vaultgate-backend"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("IDENTITY_SECRET", IDENTITY_SECRET)
-            .env("BACKEND_LISTEN", format!("127.0.0.1:{port}"))
-            .env("BACKEND_ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
-            .env("VAULT_BASE_PATH", data.path().join("vaults"))
-            .env("DATABASE_PATH", data.path().join("index.db"))
-            .env("RUST_LOG", "info");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let proc_ = spawn_healthy(cmd, "backend", port);
-        Self {
-            proc_,
-            port,
-            admin_port,
-            data,
-        }
-    }
-
-    /// The backend's URL.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Current value of `vaultgate_backend_http_requests_total` summed over labels.
-    pub fn requests_seen(&self) -> u64 {
-        let text = client()
-            .get(format!("http://127.0.0.1:{}/metrics", self.admin_port))
-            .send()
-            .and_then(|r| r.text())
-            .unwrap_or_default();
-        sum_metric(&text, "vaultgate_backend_http_requests_total")
-    }
 }
 
 /// Sums every sample of `name` in a Prometheus text exposition.
@@ -309,7 +256,7 @@ impl Gateway {
         for (k, v) in &env {
             cmd.env(k, v);
         }
-        let proc_ = spawn_healthy(cmd, "gateway", port);
+        let proc_ = spawn_healthy(cmd, "gateway", port, Duration::from_secs(30));
         Self {
             proc_,
             port,
@@ -344,6 +291,46 @@ impl Gateway {
             .unwrap_or_default()
     }
 
+    /// A `tools/list` JSON-RPC POST (id 42, protocol 2026-07-28) to `/mcp{query}`, with extra
+    /// `headers` such as `Authorization`.
+    pub fn mcp_post(&self, headers: &[(&str, &str)], query: &str) -> reqwest::blocking::Response {
+        const MODERN: [(&str, &str); 3] = [
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/list"),
+            ("Accept", "application/json, text/event-stream"),
+        ];
+        let mut rb = client()
+            .post(format!("{}/mcp{query}", self.url()))
+            .header("Content-Type", "application/json");
+        for (k, v) in MODERN.iter().chain(headers.iter()) {
+            rb = rb.header(*k, *v);
+        }
+        rb.body(r#"{"jsonrpc":"2.0","id":42,"method":"tools/list"}"#)
+            .send()
+            .expect("request")
+    }
+
+    /// Asserts that the backend being unreachable answers `/mcp` (see [`Gateway::mcp_post`]) with
+    /// a 502 JSON-RPC error and a REST route with a 502 in the shared error body.
+    pub fn assert_upstream_502(&self, auth: &str) {
+        assert_mcp_502(self.mcp_post(&[("Authorization", auth)], ""));
+        self.assert_rest_502(auth);
+    }
+
+    /// Asserts that a REST route (`GET /api/notes`) answers 502 with the shared error body.
+    pub fn assert_rest_502(&self, auth: &str) {
+        let r = client()
+            .get(format!("{}/api/notes", self.url()))
+            .header("Authorization", auth)
+            .send()
+            .expect("request");
+        assert_eq!(r.status(), 502);
+        assert_eq!(
+            r.json::<serde_json::Value>().expect("JSON body")["error"],
+            "upstream_error"
+        );
+    }
+
     /// Audit lines (JSON) logged so far.
     pub fn audit_lines(&self) -> Vec<serde_json::Value> {
         self.proc_
@@ -353,6 +340,14 @@ impl Gateway {
             .filter(|v| v["target"] == "audit")
             .collect()
     }
+}
+
+/// Asserts that an `/mcp` answer is the gateway's 502: a JSON-RPC error with a message.
+pub fn assert_mcp_502(r: reqwest::blocking::Response) {
+    assert_eq!(r.status(), 502);
+    let body: serde_json::Value = r.json().expect("JSON body");
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
 }
 
 /// The median of benchmark rounds (NaN for none): the bench programs report medians, never means.

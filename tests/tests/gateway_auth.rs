@@ -7,25 +7,7 @@ use serde_json::{Value, json};
 use vaultgate_shared::identity::{IdentityKey, verify_identity};
 use vaultgate_tests::echo::Echo;
 use vaultgate_tests::tokens::{TokenSpec, now};
-use vaultgate_tests::{DESIGN_METRICS, Gateway, IDENTITY_SECRET, JWT_SECRET, bin, client, metric};
-
-const MODERN: [(&str, &str); 3] = [
-    ("MCP-Protocol-Version", "2026-07-28"),
-    ("Mcp-Method", "tools/list"),
-    ("Accept", "application/json, text/event-stream"),
-];
-
-fn mcp_post(gw: &Gateway, auth: &[(&str, &str)], query: &str) -> reqwest::blocking::Response {
-    let mut rb = client()
-        .post(format!("{}/mcp{query}", gw.url()))
-        .header("Content-Type", "application/json");
-    for (k, v) in MODERN.iter().chain(auth.iter()) {
-        rb = rb.header(*k, *v);
-    }
-    rb.body(r#"{"jsonrpc":"2.0","id":42,"method":"tools/list"}"#)
-        .send()
-        .expect("request")
-}
+use vaultgate_tests::{DESIGN_METRICS, Gateway, IDENTITY_SECRET, JWT_SECRET, assert_mcp_502, bin, client, metric};
 
 #[test]
 fn hostile_tokens_are_refused_counted_and_never_forwarded() {
@@ -229,7 +211,7 @@ fn hostile_tokens_are_refused_counted_and_never_forwarded() {
             &format!("vaultgate_gateway_auth_failures_total{{reason=\"{reason}\"}}"),
         );
         let headers: Vec<(&str, &str)> = auths.iter().map(|a| ("Authorization", a.as_str())).collect();
-        let r = mcp_post(&gw, &headers, query);
+        let r = gw.mcp_post(&headers, query);
         assert_eq!(r.status().as_u16(), status, "{name}");
         if status == 401 {
             let www = r
@@ -264,7 +246,7 @@ fn hostile_tokens_are_refused_counted_and_never_forwarded() {
         format!("bearer {good}"),
         format!("BEARER   {good}"),
     ] {
-        assert_eq!(mcp_post(&gw, &[("Authorization", &h)], "").status(), 200, "{h:.12}");
+        assert_eq!(gw.mcp_post(&[("Authorization", &h)], "").status(), 200, "{h:.12}");
     }
     assert_eq!(echo.count(), 3);
     assert!(
@@ -355,9 +337,9 @@ fn origin_refresh_logout_and_revocation() {
     let tok = gw.token("alice");
     let auth = format!("Bearer {tok}");
     // Origin: allowed (the public URL) passes, anything else is 403.
-    let r = mcp_post(&gw, &[("Authorization", &auth), ("Origin", &gw.issuer())], "");
+    let r = gw.mcp_post(&[("Authorization", &auth), ("Origin", &gw.issuer())], "");
     assert_eq!(r.status(), 200);
-    let r = mcp_post(&gw, &[("Authorization", &auth), ("Origin", "https://evil.example")], "");
+    let r = gw.mcp_post(&[("Authorization", &auth), ("Origin", "https://evil.example")], "");
     assert_eq!(r.status(), 403);
     // Refresh needs POST and a valid token, and gives a working token for the same user.
     let r = client()
@@ -379,12 +361,13 @@ fn origin_refresh_logout_and_revocation() {
     assert_eq!(r["user"], "alice");
     assert_ne!(fresh, tok);
     assert_eq!(
-        mcp_post(&gw, &[("Authorization", &format!("Bearer {fresh}"))], "").status(),
+        gw.mcp_post(&[("Authorization", &format!("Bearer {fresh}"))], "")
+            .status(),
         200
     );
     // Refresh consumed the old token.
     let before = echo.count();
-    assert_eq!(mcp_post(&gw, &[("Authorization", &auth)], "").status(), 401);
+    assert_eq!(gw.mcp_post(&[("Authorization", &auth)], "").status(), 401);
     // Logout revokes the token it is sent with (only that one).
     let fresh_auth = format!("Bearer {fresh}");
     let r = client()
@@ -393,7 +376,7 @@ fn origin_refresh_logout_and_revocation() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = mcp_post(&gw, &[("Authorization", &fresh_auth)], "");
+    let r = gw.mcp_post(&[("Authorization", &fresh_auth)], "");
     assert_eq!(r.status(), 401);
     assert_eq!(
         metric(
@@ -404,7 +387,7 @@ fn origin_refresh_logout_and_revocation() {
     );
     assert_eq!(echo.count(), before);
     let other = format!("Bearer {}", gw.token("alice"));
-    assert_eq!(mcp_post(&gw, &[("Authorization", &other)], "").status(), 200);
+    assert_eq!(gw.mcp_post(&[("Authorization", &other)], "").status(), 200);
     assert_eq!(
         metric(&gw.metrics(), "vaultgate_gateway_tokens_issued_total{via=\"refresh\"}"),
         1.0
@@ -426,18 +409,16 @@ fn backend_down_is_a_quick_502_and_recovery_needs_no_restart() {
     let port = echo.port;
     let gw = Gateway::start(&echo.url(), &[]);
     let auth = format!("Bearer {}", gw.token("alice"));
-    assert_eq!(mcp_post(&gw, &[("Authorization", &auth)], "").status(), 200);
+    assert_eq!(gw.mcp_post(&[("Authorization", &auth)], "").status(), 200);
     drop(echo);
     let started = Instant::now();
-    let r = mcp_post(&gw, &[("Authorization", &auth)], "");
-    assert_eq!(r.status(), 502);
+    let r = gw.mcp_post(&[("Authorization", &auth)], "");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "502 took {:?}",
         started.elapsed()
     );
-    let body: Value = r.json().unwrap();
-    assert_eq!(body["jsonrpc"], "2.0");
+    assert_mcp_502(r);
     assert_eq!(
         client().get(format!("{}/readyz", gw.url())).send().unwrap().status(),
         503
@@ -447,13 +428,7 @@ fn backend_down_is_a_quick_502_and_recovery_needs_no_restart() {
         200
     );
     // REST routes get the shared error body.
-    let r = client()
-        .get(format!("{}/api/notes", gw.url()))
-        .header("Authorization", &auth)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 502);
-    assert_eq!(r.json::<Value>().unwrap()["error"], "upstream_error");
+    gw.assert_rest_502(&auth);
     assert!(
         metric(
             &gw.metrics(),
@@ -461,7 +436,7 @@ fn backend_down_is_a_quick_502_and_recovery_needs_no_restart() {
         ) >= 2.0
     );
     let _echo = Echo::start_on(port);
-    assert_eq!(mcp_post(&gw, &[("Authorization", &auth)], "").status(), 200);
+    assert_eq!(gw.mcp_post(&[("Authorization", &auth)], "").status(), 200);
     assert_eq!(
         client().get(format!("{}/readyz", gw.url())).send().unwrap().status(),
         200
@@ -473,7 +448,7 @@ fn slow_backend_is_a_504() {
     let echo = Echo::start();
     let gw = Gateway::start(&echo.url(), &[("UPSTREAM_TIMEOUT", "1s")]);
     let auth = format!("Bearer {}", gw.token("alice"));
-    let r = mcp_post(&gw, &[("Authorization", &auth), ("x-echo-delay-ms", "4000")], "");
+    let r = gw.mcp_post(&[("Authorization", &auth), ("x-echo-delay-ms", "4000")], "");
     assert_eq!(r.status(), 504);
     assert_eq!(
         metric(
@@ -493,7 +468,7 @@ fn metrics_names_and_the_public_metrics_switch() {
         404
     );
     let auth = format!("Bearer {}", gw.token("alice"));
-    assert_eq!(mcp_post(&gw, &[("Authorization", &auth)], "").status(), 200);
+    assert_eq!(gw.mcp_post(&[("Authorization", &auth)], "").status(), 200);
     let text = gw.metrics();
     for name in DESIGN_METRICS.iter().filter(|m| m.starts_with("vaultgate_gateway_")) {
         assert!(text.contains(&format!("# TYPE {name} ")), "missing {name}");
@@ -553,7 +528,8 @@ fn space_mode_refuses_weak_keys_and_mint_token_works() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert_eq!(
-        mcp_post(&gw, &[("Authorization", &format!("Bearer {token}"))], "").status(),
+        gw.mcp_post(&[("Authorization", &format!("Bearer {token}"))], "")
+            .status(),
         200
     );
     assert_eq!(echo.last().unwrap().all("x-vault-user"), ["op_user-1"]);
@@ -573,7 +549,7 @@ fn usage_report_answers_who_without_per_user_labels() {
     for (user, n) in [("heavy", 5), ("light", 1)] {
         let auth = format!("Bearer {}", gw.token(user));
         for _ in 0..n {
-            assert_eq!(mcp_post(&gw, &[("Authorization", &auth)], "").status(), 200);
+            assert_eq!(gw.mcp_post(&[("Authorization", &auth)], "").status(), 200);
         }
     }
     let usage: Value = client()

@@ -65,10 +65,7 @@ fn tool_calls_and_rest_writes_are_audited_with_hashed_paths_only() {
     let secret_name = "private-diagnosis-7f3a";
     let path = format!("health/{secret_name}.md");
     let moved = format!("health/{secret_name}-moved.md");
-    let backend = Backend::start_with(
-        tempfile::tempdir().expect("tempdir"),
-        &[("LOG_FORMAT", "json"), ("AUDIT_HASH_KEY", AUDIT_KEY)],
-    );
+    let backend = Backend::start_with(&[("LOG_FORMAT", "json"), ("AUDIT_HASH_KEY", AUDIT_KEY)]);
     let w = tool_call(
         &backend,
         "alice",
@@ -236,7 +233,7 @@ fn backend_readyz_fails_while_the_index_or_the_vault_is_unusable() {
     assert_eq!(gw_body["backend"]["status"], "ok", "{gw_body}");
 
     // The index file unreadable (mode bits: the test may run as root, which ignores them).
-    let db = backend.data.path().join("index.d").join("alice.db");
+    let db = backend.data.join("index.d").join("alice.db");
     assert!(db.is_file(), "alice's index at {}", db.display());
     set_mode(&db, 0o000);
     let body = wait_readyz(&backend.url(), 503);
@@ -259,7 +256,7 @@ fn backend_readyz_fails_while_the_index_or_the_vault_is_unusable() {
     wait_readyz(&gw_admin, 200);
 
     // The vault read-only.
-    let vault = backend.data.path().join("vaults");
+    let vault = backend.data.join("vaults");
     set_mode(&vault, 0o555);
     let body = wait_readyz(&backend.url(), 503);
     let v = body["checks"]
@@ -283,10 +280,7 @@ fn backend_readyz_fails_while_the_index_or_the_vault_is_unusable() {
 #[test]
 fn backend_readyz_fails_below_the_free_space_floor() {
     let floor = u64::MAX.to_string();
-    let backend = Backend::start_with(
-        tempfile::tempdir().expect("tempdir"),
-        &[("READY_MIN_FREE_BYTES", floor.as_str())],
-    );
+    let backend = Backend::start_with(&[("READY_MIN_FREE_BYTES", floor.as_str())]);
     let body = wait_readyz(&backend.url(), 503);
     let disk = body["checks"]
         .as_array()

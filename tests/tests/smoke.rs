@@ -66,7 +66,7 @@ fn smoke_passes_on_a_healthy_stack_and_fails_on_a_broken_one() {
     }
     assert!(stdout.contains("24 checks: 24 passed, 0 failed"), "{stdout}");
     // The isolation note is gone again, folder and all.
-    let alice = backend.data.path().join("vaults/alice");
+    let alice = backend.data.join("vaults/alice");
     assert!(
         !alice.join("vaultgate-smoke").exists(),
         "the smoke note was left behind"

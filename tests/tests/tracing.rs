@@ -32,7 +32,7 @@ fn start(r: Option<&Receiver>, gateway_extra: &[(&str, &str)]) -> (Backend, Gate
 fn start_exporting_every(r: Option<&Receiver>, every_ms: u64, gateway_extra: &[(&str, &str)]) -> (Backend, Gateway) {
     let env: Vec<(&str, String)> = r.map(|r| otel_env(r, every_ms)).unwrap_or_default();
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let backend = Backend::start_with(tempfile::tempdir().expect("tempdir"), &env_ref);
+    let backend = Backend::start_with(&env_ref);
     let mut genv = env_ref.clone();
     genv.push(("SHUTDOWN_GRACE_SECS", "1"));
     genv.extend_from_slice(gateway_extra);

@@ -1,4 +1,5 @@
-//! The REST API for the web page. Same identity rule as MCP, same [`NoteService`] calls.
+//! The REST API for the web page. Same identity rule as MCP, same [`NoteService`] calls. The
+//! routes are those of [`crate::http::Route`], the one route table; `dispatch` has one arm each.
 //!
 //! `GET /api/notes?folder=&limit=&cursor=`, `GET|PUT|DELETE /api/notes/{path}`,
 //! `POST /api/notes/{path}/move`, `GET /api/search?q=&tags=&folder=&limit=`, `GET /api/tags`,
@@ -16,10 +17,10 @@ use vaultgate_shared::{Identity, UserId};
 
 use crate::bulkhead::{Refusal, Weight};
 use crate::http::respond::{error, json as json_response};
-use crate::http::{App, Body};
+use crate::http::{App, Body, Route};
 use crate::percent;
 use crate::precondition::MalformedIfMatch;
-use crate::service::{IfMatch, NoteService, ServiceError, WriteRequest};
+use crate::service::{IfMatch, NoteService, ServiceError, WriteRequest, run_blocking};
 
 /// A REST failure before or after the service call.
 enum Fail {
@@ -37,7 +38,7 @@ fn bad(msg: impl Into<String>) -> Fail {
     Fail::Plain(StatusCode::BAD_REQUEST, "bad_request", msg.into())
 }
 
-/// Runs `f` for `user` through the bulkhead.
+/// Runs `f` for `user` as a [`Weight::Light`] job (see [`run_blocking`]).
 async fn blocking<T: Send + 'static>(
     app: &App,
     user: &UserId,
@@ -46,19 +47,14 @@ async fn blocking<T: Send + 'static>(
     weighted(app, user, Weight::Light, f).await
 }
 
-/// Runs `f` for `user` through the bulkhead as a job of the given weight.
+/// Runs `f` for `user` as a job of `weight` (see [`run_blocking`]).
 async fn weighted<T: Send + 'static>(
     app: &App,
     user: &UserId,
     weight: Weight,
     f: impl FnOnce(&NoteService, &UserId) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, Fail> {
-    let (notes, u) = (app.notes.clone(), user.clone());
-    app.bulkhead
-        .run_weighted(user.as_str(), weight, move || f(&notes, &u))
-        .await
-        .map_err(|r| Fail::Service(ServiceError::Refused(r)))?
-        .map_err(Fail::Service)
+    Ok(run_blocking(&app.bulkhead, &app.notes, user, weight, f).await?)
 }
 
 fn with_etag(mut r: Response<Body>, hash: &str) -> Response<Body> {
@@ -365,30 +361,23 @@ fn internal_io(what: &str, e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal
 }
 
-/// The note a write names: `PUT`/`DELETE /api/notes/{path}` or `POST /api/notes/{path}/move`.
-fn written_note(method: &Method, path: &str) -> Option<String> {
-    let rest = path.strip_prefix("/api/notes/")?;
-    let note = match *method {
-        Method::PUT | Method::DELETE => rest,
-        Method::POST => rest.strip_suffix("/move")?,
-        _ => return None,
-    };
-    Some(percent::decode(note, false).unwrap_or_default())
-}
-
 /// Answers one authenticated `/api/…` request; writes get an audit line, whatever their outcome.
-pub async fn route(app: &App, req: Request<Incoming>, identity: Identity, request_id: &str) -> Response<Body> {
-    let Some(note) = written_note(req.method(), req.uri().path()) else {
-        return answer(dispatch(app, req, identity.user).await, request_id).0;
+pub async fn route(
+    app: &App,
+    req: Request<Incoming>,
+    route: Route<'_>,
+    identity: Identity,
+    request_id: &str,
+) -> Response<Body> {
+    let Some(note) = route.written_note(req.method(), req.uri().path()) else {
+        return answer(dispatch(app, req, route, identity.user).await, request_id).0;
     };
+    let note = percent::decode(note, false).unwrap_or_default();
     let started = std::time::Instant::now();
-    let (method, route) = (
-        req.method().clone(),
-        crate::http::route_label(req.method(), req.uri().path()),
-    );
+    let (method, label) = (req.method().clone(), route.label(req.method()));
     let ids = crate::audit::RequestIds::from_headers(req.headers());
     let user = identity.user;
-    let (response, outcome) = answer(dispatch(app, req, user.clone()).await, request_id);
+    let (response, outcome) = answer(dispatch(app, req, route, user.clone()).await, request_id);
     let call = crate::audit::Call {
         user: Some(&user),
         outcome,
@@ -398,7 +387,7 @@ pub async fn route(app: &App, req: Request<Incoming>, identity: Identity, reques
         new_path: None,
     };
     app.audit
-        .rest_write(&call, route, method.as_str(), response.status().as_u16());
+        .rest_write(&call, label, method.as_str(), response.status().as_u16());
     response
 }
 
@@ -420,9 +409,9 @@ fn answer(result: Result<Response<Body>, Fail>, request_id: &str) -> (Response<B
     }
 }
 
-async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Response<Body>, Fail> {
+/// Runs the handler of `route` (one arm per route of [`Route`]); a method it does not take is 405.
+async fn dispatch(app: &App, req: Request<Incoming>, route: Route<'_>, user: UserId) -> Result<Response<Body>, Fail> {
     let method = req.method().clone();
-    let raw_path = req.uri().path().to_owned();
     let not_allowed = || {
         Fail::Plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -430,24 +419,20 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
             format!("{method} is not allowed here"),
         )
     };
-    if raw_path == "/api/me" {
-        return if method == Method::GET {
+    let allow = |m: Method| if method == m { Ok(()) } else { Err(not_allowed()) };
+    let decode =
+        |p: &str| percent::decode(p, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"));
+    match route {
+        Route::Me => {
+            allow(Method::GET)?;
             Ok(json_response(StatusCode::OK, &json!({"user": user.as_str()})))
-        } else {
-            Err(not_allowed())
-        };
-    }
-    match raw_path.as_str() {
-        "/api/export" => {
-            if method != Method::GET {
-                return Err(not_allowed());
-            }
-            return export(app, user).await;
         }
-        "/api/notes" | "/api/notes/" => {
-            if method != Method::GET {
-                return Err(not_allowed());
-            }
+        Route::Export => {
+            allow(Method::GET)?;
+            export(app, user).await
+        }
+        Route::Notes => {
+            allow(Method::GET)?;
             let q = query(&req)?;
             let (folder, cursor) = (
                 param(&q, "folder").map(str::to_owned),
@@ -458,12 +443,10 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
                 s.list(user, folder.as_deref(), limit, cursor.as_deref())
             })
             .await?;
-            return Ok(json_response(StatusCode::OK, &list));
+            Ok(json_response(StatusCode::OK, &list))
         }
-        "/api/search" => {
-            if method != Method::GET {
-                return Err(not_allowed());
-            }
+        Route::Search => {
+            allow(Method::GET)?;
             let q = query(&req)?;
             let text = param(&q, "q").unwrap_or("").to_owned();
             let tags: Vec<String> = param(&q, "tags")
@@ -475,92 +458,80 @@ async fn dispatch(app: &App, req: Request<Incoming>, user: UserId) -> Result<Res
                 s.search(user, &text, &tags, folder.as_deref(), limit)
             })
             .await?;
-            return Ok(json_response(StatusCode::OK, &json!({"results": hits})));
+            Ok(json_response(StatusCode::OK, &json!({"results": hits})))
         }
-        "/api/import" => {
-            if method != Method::POST {
-                return Err(not_allowed());
-            }
-            return import(app, req, user).await;
+        Route::Import => {
+            allow(Method::POST)?;
+            import(app, req, user).await
         }
-        "/api/render" => {
-            if method != Method::POST {
-                return Err(not_allowed());
-            }
-            return render_draft(app, req, user).await;
+        Route::Render => {
+            allow(Method::POST)?;
+            render_draft(app, req, user).await
         }
-        "/api/tags" => {
-            if method != Method::GET {
-                return Err(not_allowed());
-            }
+        Route::Tags => {
+            allow(Method::GET)?;
             let tags = weighted(app, &user, Weight::Heavy, move |s, user| s.tags(user)).await?;
-            return Ok(json_response(StatusCode::OK, &json!({"tags": tags})));
+            Ok(json_response(StatusCode::OK, &json!({"tags": tags})))
         }
-        _ => {}
-    }
-    if let Some(rest) = raw_path.strip_prefix("/api/backlinks/") {
-        if method != Method::GET {
-            return Err(not_allowed());
+        Route::Backlinks(rest) => {
+            allow(Method::GET)?;
+            let path = decode(rest)?;
+            let links = weighted(app, &user, Weight::Heavy, move |s, user| s.backlinks(user, &path)).await?;
+            Ok(json_response(StatusCode::OK, &json!({"backlinks": links})))
         }
-        let path =
-            percent::decode(rest, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
-        let links = weighted(app, &user, Weight::Heavy, move |s, user| s.backlinks(user, &path)).await?;
-        return Ok(json_response(StatusCode::OK, &json!({"backlinks": links})));
-    }
-    let Some(rest) = raw_path.strip_prefix("/api/notes/") else {
-        return Err(Fail::Plain(StatusCode::NOT_FOUND, "not_found", "no such route".into()));
-    };
-    // Note paths end in .md, so ".md/move" can only be the move action.
-    if let Some(note) = rest.strip_suffix("/move").filter(|n| n.ends_with(".md")) {
-        if method != Method::POST {
-            return Err(not_allowed());
+        Route::Move(note) => {
+            allow(Method::POST)?;
+            let from = decode(note)?;
+            let body: MoveBody = read_json(req, 64 * 1024).await?;
+            let moved = blocking(app, &user, move |s, user| s.move_note(user, &from, &body.new_path)).await?;
+            let hash = moved.hash.clone();
+            Ok(with_etag(json_response(StatusCode::OK, &moved), &hash))
         }
-        let from =
-            percent::decode(note, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
-        let body: MoveBody = read_json(req, 64 * 1024).await?;
-        let moved = blocking(app, &user, move |s, user| s.move_note(user, &from, &body.new_path)).await?;
-        let hash = moved.hash.clone();
-        return Ok(with_etag(json_response(StatusCode::OK, &moved), &hash));
-    }
-    let path = percent::decode(rest, false).ok_or_else(|| bad("the note path is not valid percent-encoded UTF-8"))?;
-    match method {
-        Method::GET => {
-            let html = wants_html(&query(&req)?)?;
-            let (note, rendered) = blocking(app, &user, move |s, user| {
-                let note = s.read(user, &path)?;
-                let rendered = if html {
-                    s.render(user, Some(&note.path), &note.content)?.ok()
-                } else {
-                    None
-                };
-                Ok((note, rendered))
-            })
-            .await?;
-            let hash = note.hash.clone();
-            let mut v = serde_json::to_value(&note).unwrap_or(Value::Null);
-            if let Some(h) = rendered {
-                v["html"] = Value::String(h);
+        Route::Note(rest) => {
+            let path = decode(rest)?;
+            match method {
+                Method::GET => {
+                    let html = wants_html(&query(&req)?)?;
+                    let (note, rendered) = blocking(app, &user, move |s, user| {
+                        let note = s.read(user, &path)?;
+                        let rendered = if html {
+                            s.render(user, Some(&note.path), &note.content)?.ok()
+                        } else {
+                            None
+                        };
+                        Ok((note, rendered))
+                    })
+                    .await?;
+                    let hash = note.hash.clone();
+                    let mut v = serde_json::to_value(&note).unwrap_or(Value::Null);
+                    if let Some(h) = rendered {
+                        v["html"] = Value::String(h);
+                    }
+                    Ok(with_etag(json_response(StatusCode::OK, &v), &hash))
+                }
+                Method::PUT => {
+                    let header_match = if_match(&req)?;
+                    let mut body: WriteRequest = read_json(req, app.max_body).await?;
+                    if header_match.is_some() {
+                        body.if_match = header_match;
+                    }
+                    let w = blocking(app, &user, move |s, user| s.write(user, &path, body)).await?;
+                    let mut v = serde_json::to_value(&w.note).unwrap_or(Value::Null);
+                    v["created"] = Value::Bool(w.created);
+                    let status = if w.created { StatusCode::CREATED } else { StatusCode::OK };
+                    Ok(with_etag(json_response(status, &v), &w.note.hash))
+                }
+                Method::DELETE => {
+                    let m = if_match(&req)?;
+                    let shown = path.clone();
+                    blocking(app, &user, move |s, user| s.delete(user, &path, m.as_ref())).await?;
+                    Ok(json_response(StatusCode::OK, &json!({"deleted": shown})))
+                }
+                _ => Err(not_allowed()),
             }
-            Ok(with_etag(json_response(StatusCode::OK, &v), &hash))
         }
-        Method::PUT => {
-            let header_match = if_match(&req)?;
-            let mut body: WriteRequest = read_json(req, app.max_body).await?;
-            if header_match.is_some() {
-                body.if_match = header_match;
-            }
-            let w = blocking(app, &user, move |s, user| s.write(user, &path, body)).await?;
-            let mut v = serde_json::to_value(&w.note).unwrap_or(Value::Null);
-            v["created"] = Value::Bool(w.created);
-            let status = if w.created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok(with_etag(json_response(status, &v), &w.note.hash))
+        Route::Healthz | Route::Readyz | Route::Mcp | Route::Other => {
+            Err(Fail::Plain(StatusCode::NOT_FOUND, "not_found", "no such route".into()))
         }
-        Method::DELETE => {
-            let m = if_match(&req)?;
-            let shown = path.clone();
-            blocking(app, &user, move |s, user| s.delete(user, &path, m.as_ref())).await?;
-            Ok(json_response(StatusCode::OK, &json!({"deleted": shown})))
-        }
-        _ => Err(not_allowed()),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod respond;
+pub mod routes;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use crate::mcp::{McpService, accept};
 use crate::metrics::Metrics;
 use crate::service::NoteService;
 use respond::{error, json};
+pub use routes::Route;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -52,59 +54,27 @@ pub struct App {
     pub import_max_entries: usize,
 }
 
-/// The low-cardinality `route` label of `vaultgate_backend_http_requests_total`.
-pub fn route_label(method: &Method, path: &str) -> &'static str {
-    if path == "/healthz" {
-        return "healthz";
-    }
-    if path == "/readyz" {
-        return "readyz";
-    }
-    // MCP has one endpoint: any other path under it is a 404 like every unknown route, so
-    // nothing reaches rmcp but what the gateway's MCP handling sends to `/mcp`.
-    if path == "/mcp" || path == "/mcp/" {
-        return "mcp";
-    }
-    match path {
-        "/api/notes" | "/api/notes/" => return "api_notes",
-        "/api/search" => return "api_search",
-        "/api/tags" => return "api_tags",
-        "/api/me" => return "api_me",
-        "/api/export" => return "api_export",
-        "/api/render" => return "api_render",
-        "/api/import" => return "api_import",
-        _ => {}
-    }
-    if let Some(rest) = path.strip_prefix("/api/notes/") {
-        return if method == Method::POST && rest.ends_with("/move") {
-            "api_move"
-        } else {
-            "api_note"
-        };
-    }
-    if path.starts_with("/api/backlinks/") {
-        return "api_backlinks";
-    }
-    "other"
-}
-
 impl App {
     /// Handles one request inside its trace span (when tracing is on).
     pub async fn handle(self: Arc<Self>, mut req: Request<Incoming>) -> Response<Body> {
+        // The route is decided here once; the span, the metrics, the dispatch and the audit
+        // line all use it.
+        let path = req.uri().path().to_owned();
+        let route = Route::of(&path);
         if !vaultgate_shared::telemetry::enabled() {
-            return self.serve(req).await;
+            return self.serve(req, route).await;
         }
-        let route = route_label(req.method(), req.uri().path());
-        let span = crate::trace::request(&mut req, route);
-        let response = tracing::Instrument::instrument(self.serve(req), span.clone()).await;
+        let label = route.label(req.method());
+        let span = crate::trace::request(&mut req, label);
+        let response = tracing::Instrument::instrument(self.serve(req, route), span.clone()).await;
         crate::trace::finish(&span, response.status().as_u16());
         response
     }
 
     /// Handles one request and counts it.
-    async fn serve(self: Arc<Self>, mut req: Request<Incoming>) -> Response<Body> {
+    async fn serve(self: Arc<Self>, mut req: Request<Incoming>, route: Route<'_>) -> Response<Body> {
         let started = std::time::Instant::now();
-        let route = route_label(req.method(), req.uri().path());
+        let label = route.label(req.method());
         let method = method_label(req.method());
         let request_id = req
             .headers()
@@ -113,33 +83,33 @@ impl App {
             .filter(|v| vaultgate_shared::headers::is_valid_request_id(v))
             .map(str::to_owned)
             .unwrap_or_default();
-        let response = if route == "healthz" && req.method() == Method::GET {
-            json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
-        } else if route == "readyz" && req.method() == Method::GET {
-            admin::readyz(&self.readiness).await
-        } else {
-            match authenticate(&self.key, &self.metrics, req.headers(), &request_id) {
+        let response = match route {
+            Route::Healthz if req.method() == Method::GET => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+            Route::Readyz if req.method() == Method::GET => admin::readyz(&self.readiness).await,
+            _ => match authenticate(&self.key, &self.metrics, req.headers(), &request_id) {
                 Err(e) => error(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string(), &request_id),
-                Ok(_) if route == "mcp" && req.method() == Method::POST && !accept::admit(req.headers_mut()) => error(
-                    StatusCode::NOT_ACCEPTABLE,
-                    "not_acceptable",
-                    accept::NOT_ACCEPTABLE,
-                    &request_id,
-                ),
-                Ok(identity) if route == "mcp" => {
+                Ok(_) if route == Route::Mcp && req.method() == Method::POST && !accept::admit(req.headers_mut()) => {
+                    error(
+                        StatusCode::NOT_ACCEPTABLE,
+                        "not_acceptable",
+                        accept::NOT_ACCEPTABLE,
+                        &request_id,
+                    )
+                }
+                Ok(identity) if route == Route::Mcp => {
                     req.extensions_mut().insert(identity);
                     self.mcp.handle(req).await
                 }
-                Ok(identity) => api::route(&self, req, identity, &request_id).await,
-            }
+                Ok(identity) => api::route(&self, req, route, identity, &request_id).await,
+            },
         };
         self.metrics
             .http_requests
-            .with_label_values(&[route, response.status().as_str()])
+            .with_label_values(&[label, response.status().as_str()])
             .inc();
         self.metrics
             .http_duration
-            .with_label_values(&[route, method])
+            .with_label_values(&[label, method])
             .observe(started.elapsed().as_secs_f64());
         response
     }

@@ -18,7 +18,7 @@ use vaultgate_shared::{Identity, UserId};
 
 use crate::audit::{self, Auditor};
 use crate::bulkhead::{Bulkhead, Weight};
-use crate::service::{EditOp, IfMatch, NoteService, ServiceError, WriteRequest};
+use crate::service::{EditOp, IfMatch, NoteService, ServiceError, WriteRequest, run_blocking};
 
 /// The MCP server for one request (rmcp builds one per request in stateless mode).
 #[derive(Clone)]
@@ -249,11 +249,7 @@ impl VaultTools {
         T: Send + 'static,
         F: FnOnce(&NoteService, &UserId) -> Result<T, ServiceError> + Send + 'static,
     {
-        let (service, u) = (self.service.clone(), user.clone());
-        self.bulkhead
-            .run_weighted(user.as_str(), weight, move || f(&service, &u))
-            .await
-            .map_err(ServiceError::Refused)?
+        run_blocking(&self.bulkhead, &self.service, user, weight, f).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! What a note's text means: front matter, title, tags and wikilinks.
 
+pub mod compose;
 pub mod frontmatter;
 pub mod limits;
 
