@@ -85,7 +85,7 @@ pub struct Cli {
     pub user_max_folders: u64,
 
     /// Largest vault zip `POST /api/import` accepts, in bytes (it is spooled to a temporary file).
-    #[arg(long, env = "IMPORT_MAX_BYTES", default_value_t = 50 * 1024 * 1024, global = true)]
+    #[arg(long, env = "IMPORT_MAX_BYTES", default_value_t = vaultgate_shared::limits::IMPORT_MAX_BYTES, global = true)]
     pub import_max_bytes: u64,
 
     /// Most entries (notes, attachments, folders) one import may hold.
