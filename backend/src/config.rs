@@ -1,11 +1,15 @@
-//! The command line and environment of `vaultgate-backend`, parsed once at start into
-//! [`Settings`], so a bad setting stops the start instead of failing a request.
+//! The command line and environment of `vaultgate-backend`, resolved once at start into
+//! [`BackendConfig`], so a bad setting stops the start instead of failing a request. Nothing
+//! after the start reads [`Cli`]'s raw values; `config --print` shows the resolved configuration.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use serde::{Serialize, Serializer};
 use vaultgate_shared::UserId;
+use vaultgate_shared::config::print;
 use vaultgate_shared::config::{LogFormat, Mode, Secret};
 use vaultgate_shared::identity::IdentityKey;
 
@@ -122,6 +126,14 @@ pub struct Cli {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
 
+    /// The gateway's public URL: its host is one /mcp accepts (see BACKEND_ALLOWED_HOSTS).
+    #[arg(long, env = "PUBLIC_URL", global = true, hide_short_help = true)]
+    pub public_url: Option<String>,
+
+    /// The Space's host name (injected by Spaces): one /mcp accepts (see BACKEND_ALLOWED_HOSTS).
+    #[arg(long, env = "SPACE_HOST", global = true, hide_short_help = true)]
+    pub space_host: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -165,10 +177,12 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Print the configuration `serve` would run with, resolved and checked, secrets redacted.
+    Config(vaultgate_shared::config::print::PrintArgs),
 }
 
 /// Limits applied to every write.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Limits {
     pub note_max_bytes: u64,
     pub user_max_notes: u64,
@@ -176,23 +190,44 @@ pub struct Limits {
     pub user_max_folders: u64,
 }
 
-/// Everything the server needs, checked.
-#[derive(Debug, Clone)]
-pub struct Settings {
+/// Everything the backend runs with, resolved and checked once at start.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendConfig {
+    /// `MODE`.
+    #[serde(serialize_with = "print::value_enum")]
+    pub mode: Mode,
+    /// `BACKEND_LISTEN`.
     pub listen: SocketAddr,
+    /// `BACKEND_ADMIN_ADDR`.
     pub admin_addr: SocketAddr,
+    /// `IDENTITY_SECRET` (required by `serve`, checked by [`BackendConfig::identity_key`]).
+    pub identity_secret: Option<Secret>,
+    /// `AUDIT_HASH_KEY` (required by `serve` in `MODE=space`).
+    pub audit_hash_key: Option<Secret>,
+    /// `VAULT_BASE_PATH`.
     pub vault_base_path: PathBuf,
+    /// `DATABASE_PATH`.
     pub database_path: PathBuf,
+    /// Quotas of every write.
     pub limits: Limits,
+    /// Concurrency, queueing and the request budget.
+    #[serde(serialize_with = "bulkhead")]
     pub bulkhead: BulkheadLimits,
+    /// `BACKEND_ALLOWED_HOSTS`, else loopback names and the hosts of `PUBLIC_URL` and `SPACE_HOST`.
     pub allowed_hosts: Vec<String>,
+    /// `INDEX_OPEN_MAX`, `INDEX_IDLE_SECS`.
+    #[serde(serialize_with = "index_options")]
     pub index: crate::index::IndexOptions,
     /// Free-space floors of `/readyz`.
+    #[serde(serialize_with = "floors")]
     pub ready: crate::readiness::Floors,
     /// Largest import upload, in bytes.
     pub import_max_bytes: u64,
     /// Most entries in one import.
     pub import_max_entries: usize,
+    /// `LOG_FORMAT`.
+    #[serde(serialize_with = "print::value_enum")]
+    pub log_format: LogFormat,
 }
 
 /// Why the configuration cannot be used; printed, then the process exits.
@@ -222,8 +257,8 @@ impl ConfigError {
     }
 }
 
-impl Cli {
-    /// The verification key; refuses a missing or short secret.
+impl BackendConfig {
+    /// The verification key `serve` needs; refuses a missing or short secret.
     pub fn identity_key(&self) -> Result<IdentityKey, ConfigError> {
         let secret = self.identity_secret.as_ref().ok_or(ConfigError::MissingSecret)?;
         Ok(IdentityKey::new(secret.expose())?)
@@ -234,7 +269,14 @@ impl Cli {
         Ok(crate::audit::Auditor::new(self.audit_hash_key.as_ref(), self.mode)?)
     }
 
-    pub fn settings(&self) -> Result<Settings, ConfigError> {
+    /// Checks the settings every command needs and derives the defaults, once.
+    pub fn resolve(cli: &Cli) -> Result<Self, ConfigError> {
+        cli.checked()
+    }
+}
+
+impl Cli {
+    fn checked(&self) -> Result<BackendConfig, ConfigError> {
         for (name, v) in [
             ("NOTE_MAX_BYTES", self.note_max_bytes),
             ("USER_MAX_NOTES", self.user_max_notes),
@@ -256,9 +298,13 @@ impl Cli {
                 return Err(ConfigError::Zero(name));
             }
         }
-        Ok(Settings {
+        Ok(BackendConfig {
+            mode: self.mode,
             listen: self.listen,
             admin_addr: self.admin_addr,
+            identity_secret: self.identity_secret.clone(),
+            audit_hash_key: self.audit_hash_key.clone(),
+            log_format: self.log_format,
             vault_base_path: self.vault_base_path.clone(),
             database_path: self.database_path.clone(),
             limits: Limits {
@@ -278,8 +324,8 @@ impl Cli {
             },
             allowed_hosts: allowed_hosts(
                 &self.allowed_hosts,
-                std::env::var("PUBLIC_URL").ok().as_deref(),
-                std::env::var("SPACE_HOST").ok().as_deref(),
+                self.public_url.as_deref(),
+                self.space_host.as_deref(),
             ),
             index: crate::index::IndexOptions {
                 open_max: self.index_open_max,
@@ -298,6 +344,54 @@ impl Cli {
     pub fn reindex_user(user: Option<&str>) -> Result<Option<UserId>, ConfigError> {
         Ok(user.map(UserId::parse).transpose()?)
     }
+}
+
+fn bulkhead<S: Serializer>(b: &BulkheadLimits, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View {
+        workers: usize,
+        user_concurrency: usize,
+        user_search_concurrency: usize,
+        #[serde(serialize_with = "print::duration")]
+        user_queue: Duration,
+        #[serde(serialize_with = "print::duration")]
+        request_budget: Duration,
+    }
+    View {
+        workers: b.workers,
+        user_concurrency: b.per_user,
+        user_search_concurrency: b.per_user_heavy,
+        user_queue: b.user_wait,
+        request_budget: b.budget,
+    }
+    .serialize(s)
+}
+
+fn index_options<S: Serializer>(o: &crate::index::IndexOptions, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View {
+        open_max: u64,
+        #[serde(serialize_with = "print::duration")]
+        idle: Duration,
+    }
+    View {
+        open_max: o.open_max,
+        idle: o.idle,
+    }
+    .serialize(s)
+}
+
+fn floors<S: Serializer>(f: &crate::readiness::Floors, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View {
+        min_free_bytes: u64,
+        min_free_inodes: u64,
+    }
+    View {
+        min_free_bytes: f.min_free_bytes,
+        min_free_inodes: f.min_free_inodes,
+    }
+    .serialize(s)
 }
 
 /// The explicit list, or loopback names plus the hosts of `PUBLIC_URL` and `SPACE_HOST`.
@@ -352,18 +446,29 @@ mod tests {
         assert_eq!(d, ["a.example"]);
     }
 
+    fn resolve(env: &[(&str, &str)]) -> Result<BackendConfig, ConfigError> {
+        let cli: Cli = vaultgate_shared::config::try_parse_from_env(&["vaultgate-backend"], env).unwrap();
+        BackendConfig::resolve(&cli)
+    }
+
     #[test]
     fn missing_or_short_secret_is_refused() {
-        let cli = Cli::try_parse_from(["vaultgate-backend"]).unwrap();
-        let cli = Cli {
-            identity_secret: None,
-            ..cli
-        };
-        assert!(matches!(cli.identity_key(), Err(ConfigError::MissingSecret)));
-        let cli = Cli {
-            identity_secret: Some(Secret::new("short")),
-            ..cli
-        };
-        assert!(matches!(cli.identity_key(), Err(ConfigError::WeakSecret(_))));
+        let config = resolve(&[]).unwrap();
+        assert!(matches!(config.identity_key(), Err(ConfigError::MissingSecret)));
+        let config = resolve(&[("IDENTITY_SECRET", "short")]).unwrap();
+        assert!(matches!(config.identity_key(), Err(ConfigError::WeakSecret(_))));
+    }
+
+    #[test]
+    fn allowed_hosts_come_from_the_settings_not_the_process_environment() {
+        let config = resolve(&[("PUBLIC_URL", "https://a.example"), ("SPACE_HOST", "b.example")]).unwrap();
+        assert_eq!(
+            config.allowed_hosts,
+            ["localhost", "127.0.0.1", "::1", "a.example", "b.example"]
+        );
+        assert!(matches!(
+            resolve(&[("IMPORT_MAX_BYTES", "0")]),
+            Err(ConfigError::Zero("IMPORT_MAX_BYTES"))
+        ));
     }
 }

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use vaultgate_shared::UserId;
+use vaultgate_shared::config::print;
 use vaultgate_shared::config::{LogFormat, Mode, Secret};
 use vaultgate_shared::jwt::MIN_SECRET_BYTES;
 
@@ -26,7 +27,7 @@ pub const DEFAULT_HF_ISSUER: &str = "https://huggingface.co";
 #[derive(Debug, Clone, Serialize)]
 pub struct GatewayConfig {
     /// `MODE`.
-    #[serde(serialize_with = "value_enum")]
+    #[serde(serialize_with = "print::value_enum")]
     pub mode: Mode,
     /// The listeners and the server around them.
     pub listen: Listen,
@@ -88,7 +89,7 @@ pub struct BackendTarget {
     /// `BACKEND_ADMIN_URL`, without a trailing slash.
     pub admin_url: String,
     /// `UPSTREAM_TIMEOUT`.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "print::duration")]
     pub upstream_timeout: Duration,
     /// `MCP_SNIFF_MAX_BYTES`.
     pub mcp_sniff_max_bytes: usize,
@@ -114,17 +115,17 @@ pub struct Auth {
     /// `JWT_SECRET_KEY_PREVIOUS`.
     pub jwt_previous: Option<Secret>,
     /// `TOKEN_TTL`.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "print::duration")]
     pub token_ttl: Duration,
     /// `MAX_SESSION_AGE`.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "print::duration")]
     pub max_session_age: Duration,
     /// `IDENTITY_SECRET`.
     pub identity_secret: Secret,
     /// `HF_API_URL`.
     pub hf_api_url: String,
     /// `HF_TOKENS`.
-    #[serde(serialize_with = "value_enum")]
+    #[serde(serialize_with = "print::value_enum")]
     pub hf_tokens: HfTokenKinds,
     /// `LOCAL_AUTH_USER`, checked: who credential-less requests act as (tests on loopback only).
     pub local_auth_user: Option<UserId>,
@@ -147,10 +148,10 @@ pub struct Limits {
 #[derive(Debug, Clone, Serialize)]
 pub struct Sessions {
     /// `SESSION_IDLE_SECS`.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "print::duration")]
     pub idle: Duration,
     /// `SESSION_MAX_SECS`.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "print::duration")]
     pub max: Duration,
     /// `SESSIONS_PER_USER`.
     pub per_user: usize,
@@ -226,7 +227,7 @@ pub enum StateStore {
     /// `REDIS_URL`, `STATE_TIMEOUT`.
     Redis {
         url: Secret,
-        #[serde(serialize_with = "duration")]
+        #[serde(serialize_with = "print::duration")]
         timeout: Duration,
     },
     /// Inside this process.
@@ -275,10 +276,10 @@ pub struct OriginsConfig {
     /// `ALLOWED_ORIGINS`, else the public URL (and its loopback twins when it is the local default).
     pub allowed: Vec<String>,
     /// `TRUSTED_PROXIES`, else on a Space the private ranges its proxies connect from.
-    #[serde(serialize_with = "display_list")]
+    #[serde(serialize_with = "print::display_list")]
     pub trusted_proxies: Vec<IpNet>,
     /// `CLIENT_IP_HEADER`.
-    #[serde(serialize_with = "value_enum")]
+    #[serde(serialize_with = "print::value_enum")]
     pub client_ip_header: ForwardHeader,
 }
 
@@ -297,7 +298,7 @@ pub struct Web {
 #[derive(Debug, Clone, Serialize)]
 pub struct Observability {
     /// `LOG_FORMAT`.
-    #[serde(serialize_with = "value_enum")]
+    #[serde(serialize_with = "print::value_enum")]
     pub log_format: LogFormat,
     /// `ACCESS_LOG`.
     pub access_log: bool,
@@ -595,21 +596,4 @@ impl GatewayConfig {
             public_url,
         })
     }
-}
-
-/// A duration as `humantime` writes it (`7days`, `500ms`), which the settings also accept.
-fn duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&humantime::format_duration(*d))
-}
-
-/// A `clap::ValueEnum` as the value the setting takes (`space`, `x-forwarded-for`).
-fn value_enum<S: Serializer, T: clap::ValueEnum>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    match v.to_possible_value() {
-        Some(p) => s.serialize_str(p.get_name()),
-        None => s.serialize_none(),
-    }
-}
-
-fn display_list<S: Serializer, T: std::fmt::Display>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(v.iter().map(ToString::to_string))
 }

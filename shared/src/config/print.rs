@@ -60,6 +60,25 @@ pub fn render<T: Serialize>(config: &T, args: &PrintArgs) -> Result<String, Prin
     })
 }
 
+/// `serialize_with` for a duration: as `humantime` writes it (`7days`, `500ms`), which the
+/// settings also accept.
+pub fn duration<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_duration(*d))
+}
+
+/// `serialize_with` for a `clap::ValueEnum`: the value the setting takes (`space`, `json`).
+pub fn value_enum<S: serde::Serializer, T: clap::ValueEnum>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    match v.to_possible_value() {
+        Some(p) => s.serialize_str(p.get_name()),
+        None => s.serialize_none(),
+    }
+}
+
+/// `serialize_with` for a list of values that print themselves (CIDRs, addresses).
+pub fn display_list<S: serde::Serializer, T: std::fmt::Display>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(ToString::to_string))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
