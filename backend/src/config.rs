@@ -471,4 +471,99 @@ mod tests {
             Err(ConfigError::Zero("IMPORT_MAX_BYTES"))
         ));
     }
+
+    const IDENTITY: &str = "identity-secret-identity-secret-identity";
+    const AUDIT: &str = "audit-hash-key-audit-hash-key-audit-hash";
+
+    /// What a Space injects, what the image sets, and what `deploy/entrypoint.sh` exports before
+    /// starting the backend.
+    const SPACE: &[(&str, &str)] = &[
+        ("SPACE_ID", "owner/me-vault"),
+        ("SPACE_HOST", "owner-me-vault.hf.space"),
+        ("SYSTEM", "spaces"),
+        ("MODE", "space"),
+        ("PORT", "7860"),
+        ("LOG_FORMAT", "json"),
+        ("IDENTITY_SECRET", IDENTITY),
+        ("AUDIT_HASH_KEY", AUDIT),
+        ("VAULT_BASE_PATH", "/data/vaultgate/vaults"),
+        ("DATABASE_PATH", "/data/vaultgate/index.db"),
+        ("BACKEND_LISTEN", "127.0.0.1:8001"),
+    ];
+
+    /// The resolved configuration as `config --print` shows it, compared with
+    /// `testdata/config/NAME.json` (`UPDATE_SNAPSHOTS=1` rewrites it). Variables the backend does
+    /// not read are left out, as the real environment's are ignored; the real one is not read.
+    fn check_snapshot(name: &str, env: &[(&str, &str)]) {
+        let read = vaultgate_shared::config::env_names(&<Cli as clap::CommandFactory>::command());
+        let env: Vec<(&str, &str)> = env.iter().copied().filter(|(n, _)| read.contains(*n)).collect();
+        let config = resolve(&env).unwrap();
+        config.identity_key().unwrap();
+        let text = serde_json::to_string(&config).unwrap();
+        assert!(
+            !text.contains(IDENTITY) && !text.contains(AUDIT),
+            "a secret is printed: {text}"
+        );
+        let mut got: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // Its default depends on the machine's cores.
+        got["bulkhead"]["user_search_concurrency"] = "half the cores".into();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/config")
+            .join(format!("{name}.json"));
+        let pretty = serde_json::to_string_pretty(&got).unwrap() + "\n";
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &pretty).unwrap();
+            return;
+        }
+        let want = std::fs::read_to_string(&path).unwrap();
+        let want: serde_json::Value = serde_json::from_str(&want).unwrap();
+        assert!(
+            got == want,
+            "{name}: the resolved configuration changed (UPDATE_SNAPSHOTS=1 if intended):\n{pretty}"
+        );
+    }
+
+    #[test]
+    fn snapshot_local_defaults() {
+        check_snapshot("local_defaults", &[("IDENTITY_SECRET", IDENTITY)]);
+    }
+
+    #[test]
+    fn snapshot_minimal_space() {
+        check_snapshot("space_minimal", SPACE);
+    }
+
+    /// Every variable the backend reads is in its section of docs/configuration.md, and every
+    /// variable of that section's table is one it reads.
+    #[test]
+    fn every_backend_variable_is_documented_and_every_documented_one_exists() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
+        let start = doc.find("\n## Backend").expect("a Backend section");
+        let rest = &doc[start + 1..];
+        let section = &rest[..rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3)];
+        let read = vaultgate_shared::config::env_names(&<Cli as clap::CommandFactory>::command());
+        let missing: Vec<_> = read.iter().filter(|n| !section.contains(&format!("`{n}`"))).collect();
+        assert!(
+            missing.is_empty(),
+            "read by the backend, not in its section: {missing:?}"
+        );
+        let mut listed = std::collections::BTreeSet::new();
+        for line in section.lines().filter(|l| l.starts_with("| `")) {
+            let cell = line.split('|').nth(1).unwrap_or("");
+            for quoted in cell.split('`').skip(1).step_by(2) {
+                if quoted
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                {
+                    listed.insert(quoted.to_owned());
+                }
+            }
+        }
+        assert!(listed.len() > 20, "the backend table was not found: {listed:?}");
+        let unknown: Vec<_> = listed.difference(&read).collect();
+        assert!(
+            unknown.is_empty(),
+            "in the backend table but not read by the backend: {unknown:?}"
+        );
+    }
 }
