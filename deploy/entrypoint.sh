@@ -9,8 +9,8 @@
 # In MODE=space the gateway refuses to start without a strong JWT_SECRET_KEY; data goes to
 # /data when writable. IDENTITY_SECRET is generated when unset in both modes (it is only
 # shared between the two processes started here); in MODE=space an AUDIT_HASH_KEY is created
-# once in the data directory when unset. SIGTERM/SIGINT are forwarded to both;
-# when either process dies the other is stopped and the script exits non-zero.
+# once in the data directory when unset. Port and public URL are the gateway's own (config --get).
+# SIGTERM/SIGINT go to both; when either dies the other is stopped and the script exits non-zero.
 set -euo pipefail
 
 say() { printf '[vaultgate] %s\n' "$*" >&2; }
@@ -43,12 +43,12 @@ backend_bin="$(find_bin vaultgate-backend)"
 
 random_secret() { head -c 48 /dev/urandom | base64 | tr -d '\n=' | tr '+/' '-_'; }
 
-export MODE="${MODE:-local}"
-export PORT="${PORT:-${MCP_PORT:-7860}}"
+# Only this script's own choices depend on the mode; the programs resolve MODE themselves.
+mode="${MODE:-local}"
 
 # Where data lives: DATA_DIR, else /data in a Space when writable, else ./data.
 if [ -z "${DATA_DIR:-}" ]; then
-  if [ "$MODE" = space ]; then
+  if [ "$mode" = space ]; then
     if mkdir -p /data/vaultgate 2>/dev/null && [ -w /data/vaultgate ]; then DATA_DIR=/data/vaultgate
     else DATA_DIR="$PWD/data"; say "/data is not writable (no persistent storage attached?): using $DATA_DIR — notes are LOST on restart"; fi
   else
@@ -64,7 +64,7 @@ if [ -z "${IDENTITY_SECRET:-}" ]; then
   IDENTITY_SECRET="$(random_secret)"; export IDENTITY_SECRET
   say "IDENTITY_SECRET not set: generated one for this run (shared by the two processes only)"
 fi
-if [ -z "${AUDIT_HASH_KEY:-}" ] && [ "$MODE" = space ]; then
+if [ -z "${AUDIT_HASH_KEY:-}" ] && [ "$mode" = space ]; then
   # The backend requires it in space mode: the audit log's note-path hashes must stay comparable
   # across restarts. Kept beside the data, which holds the paths in clear anyway.
   key_file="$DATA_DIR/audit-hash-key"
@@ -74,20 +74,24 @@ if [ -z "${AUDIT_HASH_KEY:-}" ] && [ "$MODE" = space ]; then
   fi
   AUDIT_HASH_KEY="$(cat "$key_file")"; export AUDIT_HASH_KEY
 fi
-if [ -z "${JWT_SECRET_KEY:-}" ] && [ "$MODE" = local ]; then
+if [ -z "${JWT_SECRET_KEY:-}" ] && [ "$mode" = local ]; then
   JWT_SECRET_KEY="$(random_secret)"; export JWT_SECRET_KEY
   say "JWT_SECRET_KEY not set: generated an EPHEMERAL key — tokens stop working when this stops. Set JWT_SECRET_KEY to keep them."
 fi
 
-if [ -z "${LOCAL_SIGNIN_CODE:-}" ] && [ "$MODE" = local ]; then
+if [ -z "${LOCAL_SIGNIN_CODE:-}" ] && [ "$mode" = local ]; then
   # The code "Continue as local user" asks for: only who reads this console can sign in.
   LOCAL_SIGNIN_CODE="$(random_secret | tr -dc 'A-Za-z0-9')"; export LOCAL_SIGNIN_CODE
 fi
 
 export BACKEND_LISTEN="${BACKEND_LISTEN:-127.0.0.1:8001}"
 export BACKEND_URL="${BACKEND_URL:-http://$BACKEND_LISTEN}"
-if [ -n "${SPACE_HOST:-}" ]; then export PUBLIC_URL="${PUBLIC_URL:-https://$SPACE_HOST}"; fi
-export PUBLIC_URL="${PUBLIC_URL:-http://localhost:$PORT}"
+
+# The gateway derives its port (PORT, MCP_PORT, 7860) and public URL (PUBLIC_URL, https://$SPACE_HOST,
+# http://localhost:$PORT) itself: ask it instead of deriving them again. This also checks the whole
+# gateway configuration before anything starts.
+port="$("$gateway_bin" config --get listen.port)" || die "the gateway's configuration is not usable (see above)"
+public_url="$("$gateway_bin" config --get public_url)" || die "the gateway's configuration is not usable (see above)"
 
 backend_pid=""; gateway_pid=""
 stop_all() {
@@ -115,30 +119,30 @@ wait_healthy() { # name url pid
 "$backend_bin" & backend_pid=$!
 wait_healthy backend "http://$BACKEND_LISTEN/healthz" "$backend_pid"
 "$gateway_bin" & gateway_pid=$!
-wait_healthy gateway "http://127.0.0.1:$PORT/healthz" "$gateway_pid"
+wait_healthy gateway "http://127.0.0.1:$port/healthz" "$gateway_pid"
 
-if [ "$MODE" = local ]; then
+if [ "$mode" = local ]; then
   user="${LOCAL_USER:-local}"
   token="$("$gateway_bin" mint-token --user "$user")" || die "could not mint a token"
   cat <<MSG
 
-  vaultgate is running: $PUBLIC_URL   (MCP endpoint: $PUBLIC_URL/mcp)
-  In a browser on this machine: open http://localhost:$PORT/?code=$LOCAL_SIGNIN_CODE
+  vaultgate is running: $public_url   (MCP endpoint: $public_url/mcp)
+  In a browser on this machine: open http://localhost:$port/?code=$LOCAL_SIGNIN_CODE
   and press "Continue as local user" (the code keeps others, even behind a proxy, out).
-  health: curl $PUBLIC_URL/healthz   backend: curl http://$BACKEND_LISTEN/healthz
+  health: curl $public_url/healthz   backend: curl http://$BACKEND_LISTEN/healthz
 
   A token for user '$user':
     $token
 
   Try it:
-    curl -H "Authorization: Bearer \$TOKEN" $PUBLIC_URL/api/me
+    curl -H "Authorization: Bearer \$TOKEN" $public_url/api/me
 
   Claude Code (.mcp.json) and Cursor (~/.cursor/mcp.json) use "mcpServers":
   {
     "mcpServers": {
       "vaultgate": {
         "type": "http",
-        "url": "$PUBLIC_URL/mcp",
+        "url": "$public_url/mcp",
         "headers": { "Authorization": "Bearer $token" }
       }
     }
@@ -152,7 +156,7 @@ if [ "$MODE" = local ]; then
     "servers": {
       "vaultgate": {
         "type": "http",
-        "url": "$PUBLIC_URL/mcp",
+        "url": "$public_url/mcp",
         "headers": { "Authorization": "Bearer \${input:vaultgate-token}" }
       }
     }
@@ -161,7 +165,7 @@ if [ "$MODE" = local ]; then
   Ctrl-C stops both.
 MSG
 else
-  say "gateway on :$PORT, backend on $BACKEND_LISTEN, data in $DATA_DIR"
+  say "gateway on :$port, backend on $BACKEND_LISTEN, data in $DATA_DIR"
 fi
 
 # Whichever process ends first ends the run: no half-alive container.

@@ -1,11 +1,15 @@
-//! The command line and environment of `vaultgate-backend`, parsed once at start into
-//! [`Settings`], so a bad setting stops the start instead of failing a request.
+//! The command line and environment of `vaultgate-backend`, resolved once at start into
+//! [`BackendConfig`], so a bad setting stops the start instead of failing a request. Nothing
+//! after the start reads [`Cli`]'s raw values; `config --print` shows the resolved configuration.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use serde::{Serialize, Serializer};
 use vaultgate_shared::UserId;
+use vaultgate_shared::config::print;
 use vaultgate_shared::config::{LogFormat, Mode, Secret};
 use vaultgate_shared::identity::IdentityKey;
 
@@ -85,7 +89,7 @@ pub struct Cli {
     pub user_max_folders: u64,
 
     /// Largest vault zip `POST /api/import` accepts, in bytes (it is spooled to a temporary file).
-    #[arg(long, env = "IMPORT_MAX_BYTES", default_value_t = 50 * 1024 * 1024, global = true)]
+    #[arg(long, env = "IMPORT_MAX_BYTES", default_value_t = vaultgate_shared::limits::IMPORT_MAX_BYTES, global = true)]
     pub import_max_bytes: u64,
 
     /// Most entries (notes, attachments, folders) one import may hold.
@@ -121,6 +125,14 @@ pub struct Cli {
     /// `text` for people, `json` for one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
+
+    /// The gateway's public URL: its host is one /mcp accepts (see BACKEND_ALLOWED_HOSTS).
+    #[arg(long, env = "PUBLIC_URL", global = true, hide_short_help = true)]
+    pub public_url: Option<String>,
+
+    /// The Space's host name (injected by Spaces): one /mcp accepts (see BACKEND_ALLOWED_HOSTS).
+    #[arg(long, env = "SPACE_HOST", global = true, hide_short_help = true)]
+    pub space_host: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -165,10 +177,12 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Print the configuration `serve` would run with, resolved and checked, secrets redacted.
+    Config(vaultgate_shared::config::print::PrintArgs),
 }
 
 /// Limits applied to every write.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Limits {
     pub note_max_bytes: u64,
     pub user_max_notes: u64,
@@ -176,23 +190,44 @@ pub struct Limits {
     pub user_max_folders: u64,
 }
 
-/// Everything the server needs, checked.
-#[derive(Debug, Clone)]
-pub struct Settings {
+/// Everything the backend runs with, resolved and checked once at start.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendConfig {
+    /// `MODE`.
+    #[serde(serialize_with = "print::value_enum")]
+    pub mode: Mode,
+    /// `BACKEND_LISTEN`.
     pub listen: SocketAddr,
+    /// `BACKEND_ADMIN_ADDR`.
     pub admin_addr: SocketAddr,
+    /// `IDENTITY_SECRET` (required by `serve`, checked by [`BackendConfig::identity_key`]).
+    pub identity_secret: Option<Secret>,
+    /// `AUDIT_HASH_KEY` (required by `serve` in `MODE=space`).
+    pub audit_hash_key: Option<Secret>,
+    /// `VAULT_BASE_PATH`.
     pub vault_base_path: PathBuf,
+    /// `DATABASE_PATH`.
     pub database_path: PathBuf,
+    /// Quotas of every write.
     pub limits: Limits,
+    /// Concurrency, queueing and the request budget.
+    #[serde(serialize_with = "bulkhead")]
     pub bulkhead: BulkheadLimits,
+    /// `BACKEND_ALLOWED_HOSTS`, else loopback names and the hosts of `PUBLIC_URL` and `SPACE_HOST`.
     pub allowed_hosts: Vec<String>,
+    /// `INDEX_OPEN_MAX`, `INDEX_IDLE_SECS`.
+    #[serde(serialize_with = "index_options")]
     pub index: crate::index::IndexOptions,
     /// Free-space floors of `/readyz`.
+    #[serde(serialize_with = "floors")]
     pub ready: crate::readiness::Floors,
     /// Largest import upload, in bytes.
     pub import_max_bytes: u64,
     /// Most entries in one import.
     pub import_max_entries: usize,
+    /// `LOG_FORMAT`.
+    #[serde(serialize_with = "print::value_enum")]
+    pub log_format: LogFormat,
 }
 
 /// Why the configuration cannot be used; printed, then the process exits.
@@ -222,8 +257,8 @@ impl ConfigError {
     }
 }
 
-impl Cli {
-    /// The verification key; refuses a missing or short secret.
+impl BackendConfig {
+    /// The verification key `serve` needs; refuses a missing or short secret.
     pub fn identity_key(&self) -> Result<IdentityKey, ConfigError> {
         let secret = self.identity_secret.as_ref().ok_or(ConfigError::MissingSecret)?;
         Ok(IdentityKey::new(secret.expose())?)
@@ -234,7 +269,14 @@ impl Cli {
         Ok(crate::audit::Auditor::new(self.audit_hash_key.as_ref(), self.mode)?)
     }
 
-    pub fn settings(&self) -> Result<Settings, ConfigError> {
+    /// Checks the settings every command needs and derives the defaults, once.
+    pub fn resolve(cli: &Cli) -> Result<Self, ConfigError> {
+        cli.checked()
+    }
+}
+
+impl Cli {
+    fn checked(&self) -> Result<BackendConfig, ConfigError> {
         for (name, v) in [
             ("NOTE_MAX_BYTES", self.note_max_bytes),
             ("USER_MAX_NOTES", self.user_max_notes),
@@ -256,9 +298,13 @@ impl Cli {
                 return Err(ConfigError::Zero(name));
             }
         }
-        Ok(Settings {
+        Ok(BackendConfig {
+            mode: self.mode,
             listen: self.listen,
             admin_addr: self.admin_addr,
+            identity_secret: self.identity_secret.clone(),
+            audit_hash_key: self.audit_hash_key.clone(),
+            log_format: self.log_format,
             vault_base_path: self.vault_base_path.clone(),
             database_path: self.database_path.clone(),
             limits: Limits {
@@ -278,8 +324,8 @@ impl Cli {
             },
             allowed_hosts: allowed_hosts(
                 &self.allowed_hosts,
-                std::env::var("PUBLIC_URL").ok().as_deref(),
-                std::env::var("SPACE_HOST").ok().as_deref(),
+                self.public_url.as_deref(),
+                self.space_host.as_deref(),
             ),
             index: crate::index::IndexOptions {
                 open_max: self.index_open_max,
@@ -298,6 +344,54 @@ impl Cli {
     pub fn reindex_user(user: Option<&str>) -> Result<Option<UserId>, ConfigError> {
         Ok(user.map(UserId::parse).transpose()?)
     }
+}
+
+fn bulkhead<S: Serializer>(b: &BulkheadLimits, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View {
+        workers: usize,
+        user_concurrency: usize,
+        user_search_concurrency: usize,
+        #[serde(serialize_with = "print::duration")]
+        user_queue: Duration,
+        #[serde(serialize_with = "print::duration")]
+        request_budget: Duration,
+    }
+    View {
+        workers: b.workers,
+        user_concurrency: b.per_user,
+        user_search_concurrency: b.per_user_heavy,
+        user_queue: b.user_wait,
+        request_budget: b.budget,
+    }
+    .serialize(s)
+}
+
+fn index_options<S: Serializer>(o: &crate::index::IndexOptions, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View {
+        open_max: u64,
+        #[serde(serialize_with = "print::duration")]
+        idle: Duration,
+    }
+    View {
+        open_max: o.open_max,
+        idle: o.idle,
+    }
+    .serialize(s)
+}
+
+fn floors<S: Serializer>(f: &crate::readiness::Floors, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View {
+        min_free_bytes: u64,
+        min_free_inodes: u64,
+    }
+    View {
+        min_free_bytes: f.min_free_bytes,
+        min_free_inodes: f.min_free_inodes,
+    }
+    .serialize(s)
 }
 
 /// The explicit list, or loopback names plus the hosts of `PUBLIC_URL` and `SPACE_HOST`.
@@ -352,18 +446,124 @@ mod tests {
         assert_eq!(d, ["a.example"]);
     }
 
+    fn resolve(env: &[(&str, &str)]) -> Result<BackendConfig, ConfigError> {
+        let cli: Cli = vaultgate_shared::config::try_parse_from_env(&["vaultgate-backend"], env).unwrap();
+        BackendConfig::resolve(&cli)
+    }
+
     #[test]
     fn missing_or_short_secret_is_refused() {
-        let cli = Cli::try_parse_from(["vaultgate-backend"]).unwrap();
-        let cli = Cli {
-            identity_secret: None,
-            ..cli
-        };
-        assert!(matches!(cli.identity_key(), Err(ConfigError::MissingSecret)));
-        let cli = Cli {
-            identity_secret: Some(Secret::new("short")),
-            ..cli
-        };
-        assert!(matches!(cli.identity_key(), Err(ConfigError::WeakSecret(_))));
+        let config = resolve(&[]).unwrap();
+        assert!(matches!(config.identity_key(), Err(ConfigError::MissingSecret)));
+        let config = resolve(&[("IDENTITY_SECRET", "short")]).unwrap();
+        assert!(matches!(config.identity_key(), Err(ConfigError::WeakSecret(_))));
+    }
+
+    #[test]
+    fn allowed_hosts_come_from_the_settings_not_the_process_environment() {
+        let config = resolve(&[("PUBLIC_URL", "https://a.example"), ("SPACE_HOST", "b.example")]).unwrap();
+        assert_eq!(
+            config.allowed_hosts,
+            ["localhost", "127.0.0.1", "::1", "a.example", "b.example"]
+        );
+        assert!(matches!(
+            resolve(&[("IMPORT_MAX_BYTES", "0")]),
+            Err(ConfigError::Zero("IMPORT_MAX_BYTES"))
+        ));
+    }
+
+    const IDENTITY: &str = "identity-secret-identity-secret-identity";
+    const AUDIT: &str = "audit-hash-key-audit-hash-key-audit-hash";
+
+    /// What a Space injects, what the image sets, and what `deploy/entrypoint.sh` exports before
+    /// starting the backend.
+    const SPACE: &[(&str, &str)] = &[
+        ("SPACE_ID", "owner/me-vault"),
+        ("SPACE_HOST", "owner-me-vault.hf.space"),
+        ("SYSTEM", "spaces"),
+        ("MODE", "space"),
+        ("PORT", "7860"),
+        ("LOG_FORMAT", "json"),
+        ("IDENTITY_SECRET", IDENTITY),
+        ("AUDIT_HASH_KEY", AUDIT),
+        ("VAULT_BASE_PATH", "/data/vaultgate/vaults"),
+        ("DATABASE_PATH", "/data/vaultgate/index.db"),
+        ("BACKEND_LISTEN", "127.0.0.1:8001"),
+    ];
+
+    /// The resolved configuration as `config --print` shows it, compared with
+    /// `testdata/config/NAME.json` (`UPDATE_SNAPSHOTS=1` rewrites it). Variables the backend does
+    /// not read are left out, as the real environment's are ignored; the real one is not read.
+    fn check_snapshot(name: &str, env: &[(&str, &str)]) {
+        let read = vaultgate_shared::config::env_names(&<Cli as clap::CommandFactory>::command());
+        let env: Vec<(&str, &str)> = env.iter().copied().filter(|(n, _)| read.contains(*n)).collect();
+        let config = resolve(&env).unwrap();
+        config.identity_key().unwrap();
+        let text = serde_json::to_string(&config).unwrap();
+        assert!(
+            !text.contains(IDENTITY) && !text.contains(AUDIT),
+            "a secret is printed: {text}"
+        );
+        let mut got: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // Its default depends on the machine's cores.
+        got["bulkhead"]["user_search_concurrency"] = "half the cores".into();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/config")
+            .join(format!("{name}.json"));
+        let pretty = serde_json::to_string_pretty(&got).unwrap() + "\n";
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &pretty).unwrap();
+            return;
+        }
+        let want = std::fs::read_to_string(&path).unwrap();
+        let want: serde_json::Value = serde_json::from_str(&want).unwrap();
+        assert!(
+            got == want,
+            "{name}: the resolved configuration changed (UPDATE_SNAPSHOTS=1 if intended):\n{pretty}"
+        );
+    }
+
+    #[test]
+    fn snapshot_local_defaults() {
+        check_snapshot("local_defaults", &[("IDENTITY_SECRET", IDENTITY)]);
+    }
+
+    #[test]
+    fn snapshot_minimal_space() {
+        check_snapshot("space_minimal", SPACE);
+    }
+
+    /// Every variable the backend reads is in its section of docs/configuration.md, and every
+    /// variable of that section's table is one it reads.
+    #[test]
+    fn every_backend_variable_is_documented_and_every_documented_one_exists() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
+        let start = doc.find("\n## Backend").expect("a Backend section");
+        let rest = &doc[start + 1..];
+        let section = &rest[..rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3)];
+        let read = vaultgate_shared::config::env_names(&<Cli as clap::CommandFactory>::command());
+        let missing: Vec<_> = read.iter().filter(|n| !section.contains(&format!("`{n}`"))).collect();
+        assert!(
+            missing.is_empty(),
+            "read by the backend, not in its section: {missing:?}"
+        );
+        let mut listed = std::collections::BTreeSet::new();
+        for line in section.lines().filter(|l| l.starts_with("| `")) {
+            let cell = line.split('|').nth(1).unwrap_or("");
+            for quoted in cell.split('`').skip(1).step_by(2) {
+                if quoted
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                {
+                    listed.insert(quoted.to_owned());
+                }
+            }
+        }
+        assert!(listed.len() > 20, "the backend table was not found: {listed:?}");
+        let unknown: Vec<_> = listed.difference(&read).collect();
+        assert!(
+            unknown.is_empty(),
+            "in the backend table but not read by the backend: {unknown:?}"
+        );
     }
 }

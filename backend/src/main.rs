@@ -3,8 +3,9 @@
 
 use std::process::ExitCode;
 
-use vaultgate_backend::config::{Cli, Command, Settings};
+use vaultgate_backend::config::{BackendConfig, Cli, Command};
 use vaultgate_backend::{lifecycle, metrics::Metrics, reindex, server};
+use vaultgate_shared::config::print;
 use vaultgate_shared::exit::{self, Failure};
 
 fn main() -> ExitCode {
@@ -14,28 +15,29 @@ fn main() -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(Failure::Config, &e),
     };
-    let settings = match cli.settings() {
-        Ok(s) => s,
+    let config = match BackendConfig::resolve(&cli) {
+        Ok(c) => c,
         Err(e) => return fail(e.failure(), &e),
     };
     let done = match &cli.command {
-        Some(Command::Reindex { user }) => reindex(&settings, user.as_deref()),
-        Some(Command::Export { user, output }) => export(&settings, user, output),
-        Some(Command::DeleteUser { user, yes }) => delete_user(&settings, user, *yes),
+        Some(Command::Reindex { user }) => reindex(&config, user.as_deref()),
+        Some(Command::Export { user, output }) => export(&config, user, output),
+        Some(Command::DeleteUser { user, yes }) => delete_user(&config, user, *yes),
         Some(Command::Import {
             user,
             overwrite,
             source,
-        }) => import(&settings, user, *overwrite, source),
+        }) => import(&config, user, *overwrite, source),
+        Some(Command::Config(args)) => print_config(&config, args),
         None | Some(Command::Serve) => {
-            let (key, audit) = match cli.identity_key().and_then(|k| Ok((k, cli.auditor()?))) {
+            let (key, audit) = match config.identity_key().and_then(|k| Ok((k, config.auditor()?))) {
                 Ok(k) => k,
                 Err(e) => return fail(e.failure(), &e),
             };
             tokio::runtime::Runtime::new()
                 .map_err(|e| runtime(e.to_string()))
                 .and_then(|rt| {
-                    rt.block_on(server::run(settings, key, audit))
+                    rt.block_on(server::run(config, key, audit))
                         .map_err(|e| runtime(e.to_string()))
                 })
         }
@@ -57,7 +59,18 @@ fn usage(e: impl std::fmt::Display) -> Fatal {
     (Failure::Usage, e.to_string())
 }
 
-fn reindex(settings: &Settings, user: Option<&str>) -> Result<(), Fatal> {
+/// `config --print`: what `serve` would run with, checked as `serve` checks it, secrets redacted.
+fn print_config(config: &BackendConfig, args: &print::PrintArgs) -> Result<(), Fatal> {
+    config
+        .identity_key()
+        .and_then(|_| config.auditor())
+        .map_err(|e| (e.failure(), e.to_string()))?;
+    let text = print::render(config, args).map_err(usage)?;
+    println!("{text}");
+    Ok(())
+}
+
+fn reindex(settings: &BackendConfig, user: Option<&str>) -> Result<(), Fatal> {
     let user = Cli::reindex_user(user).map_err(usage)?;
     let started = std::time::Instant::now();
     let n = match &user {
@@ -79,7 +92,7 @@ fn reindex(settings: &Settings, user: Option<&str>) -> Result<(), Fatal> {
     Ok(())
 }
 
-fn export(settings: &Settings, user: &str, output: &std::path::Path) -> Result<(), Fatal> {
+fn export(settings: &BackendConfig, user: &str, output: &std::path::Path) -> Result<(), Fatal> {
     let user = Cli::reindex_user(Some(user))
         .map_err(usage)?
         .ok_or_else(|| usage("--user"))?;
@@ -90,7 +103,7 @@ fn export(settings: &Settings, user: &str, output: &std::path::Path) -> Result<(
     Ok(())
 }
 
-fn import(settings: &Settings, user: &str, overwrite: bool, from: &std::path::Path) -> Result<(), Fatal> {
+fn import(settings: &BackendConfig, user: &str, overwrite: bool, from: &std::path::Path) -> Result<(), Fatal> {
     use vaultgate_backend::import::{ImportOptions, source};
     let user = Cli::reindex_user(Some(user))
         .map_err(usage)?
@@ -115,7 +128,7 @@ fn import(settings: &Settings, user: &str, overwrite: bool, from: &std::path::Pa
     Ok(())
 }
 
-fn delete_user(settings: &Settings, user: &str, yes: bool) -> Result<(), Fatal> {
+fn delete_user(settings: &BackendConfig, user: &str, yes: bool) -> Result<(), Fatal> {
     let user = Cli::reindex_user(Some(user))
         .map_err(usage)?
         .ok_or_else(|| usage("user"))?;

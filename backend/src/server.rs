@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use vaultgate_shared::identity::IdentityKey;
 
 use crate::bulkhead::Bulkhead;
-use crate::config::Settings;
+use crate::config::BackendConfig;
 use crate::http::{self, App, futures_like::BoxFuture};
 use crate::index::Index;
 use crate::metrics::Metrics;
@@ -35,7 +35,7 @@ pub enum StartError {
 }
 
 /// Opens the vault (creating its folder when missing).
-pub fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
+pub fn open_vault(settings: &BackendConfig) -> Result<Vault, StartError> {
     Vault::open(&settings.vault_base_path).map_err(|source| StartError::Vault {
         path: settings.vault_base_path.display().to_string(),
         source,
@@ -43,7 +43,7 @@ pub fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
 }
 
 /// Opens the vault and the index (creating both when missing).
-pub fn open(settings: &Settings, metrics: Metrics) -> Result<NoteService, StartError> {
+pub fn open(settings: &BackendConfig, metrics: Metrics) -> Result<NoteService, StartError> {
     let vault = open_vault(settings)?;
     let index = Index::open(&settings.database_path, settings.index).map_err(|source| StartError::Index {
         path: settings.database_path.display().to_string(),
@@ -75,7 +75,7 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs the backend until a shutdown signal.
-pub async fn run(settings: Settings, key: IdentityKey, audit: crate::audit::Auditor) -> Result<(), StartError> {
+pub async fn run(settings: BackendConfig, key: IdentityKey, audit: crate::audit::Auditor) -> Result<(), StartError> {
     let metrics = Metrics::new();
     let notes = open(&settings, metrics.clone())?;
     let started = std::time::Instant::now();

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
-use vaultgate_shared::UserId;
 use vaultgate_shared::config::{LogFormat, Mode, Secret, parse_duration};
 use vaultgate_shared::jwt::MIN_SECRET_BYTES;
 
-use crate::route_rules::{DEFAULT_RULES, RouteRules, RuleError};
-use crate::state::StateConfig;
+use crate::route_rules::{DEFAULT_RULES, RuleError};
+
+pub mod resolved;
+pub use resolved::GatewayConfig;
 
 /// vaultgate's public gateway: authenticates MCP and web clients, holds MCP sessions,
 /// rate-limits, and forwards to the backend with a signed identity.
@@ -45,6 +46,8 @@ pub enum Command {
     Sessions(SessionsArgs),
     /// Check a deployment with two users' tokens: health, both MCP eras, isolation, refusals.
     Smoke(crate::smoke::SmokeArgs),
+    /// Print the configuration `serve` would run with, resolved and checked, secrets redacted.
+    Config(vaultgate_shared::config::print::PrintArgs),
 }
 
 /// Arguments of `revoke`.
@@ -384,13 +387,6 @@ pub enum ConfigError {
     LocalAuthUser(String),
 }
 
-fn describe_len(s: &Option<Secret>) -> String {
-    match s {
-        None => "unset".to_owned(),
-        Some(s) => format!("{} bytes", s.len()),
-    }
-}
-
 /// A `host:port` split out of an http:// URL.
 pub fn backend_addr(url: &str) -> Result<String, ConfigError> {
     let rest = url
@@ -410,230 +406,29 @@ pub fn backend_addr(url: &str) -> Result<String, ConfigError> {
     }
 }
 
-/// Checked settings: secrets resolved (or generated in local mode), URLs parsed.
-#[derive(Debug)]
-pub struct Resolved {
-    pub port: u16,
-    pub public_url: String,
-    pub backend_addr: String,
-    pub jwt_key: Secret,
-    pub jwt_key_generated: bool,
-    pub jwt_previous: Option<Secret>,
-    pub identity_secret: Secret,
-    pub allowed_origins: Vec<String>,
-    pub state: StateConfig,
-    pub routes: RouteRules,
-    /// LOCAL_AUTH_USER, checked: who credential-less requests act as (tests on loopback only).
-    pub local_user: Option<UserId>,
-    /// TRUSTED_PROXIES, or the Space default when it is unset on a Space.
-    pub trusted_proxies: Vec<IpNet>,
-}
-
-impl Settings {
-    /// The public port: PORT, else MCP_PORT, else 7860.
-    pub fn effective_port(&self) -> u16 {
-        self.port.or(self.mcp_port).unwrap_or(7860)
-    }
-
-    /// PUBLIC_URL, else https://SPACE_HOST, else http://localhost:PORT; no trailing slash.
-    pub fn effective_public_url(&self) -> String {
-        let url = match (&self.public_url, &self.space_host) {
-            (Some(u), _) if !u.is_empty() => u.clone(),
-            (_, Some(h)) if !h.is_empty() => format!("https://{h}"),
-            _ => format!("http://localhost:{}", self.effective_port()),
-        };
-        url.trim_end_matches('/').to_owned()
-    }
-
-    /// The signing key for `mint-token`: it must be given (an ephemeral key would mint useless tokens).
-    pub fn mint_key(&self) -> Result<Secret, ConfigError> {
-        match &self.jwt_secret_key {
-            Some(k) if k.len() >= MIN_SECRET_BYTES => Ok(k.clone()),
-            other => Err(ConfigError::WeakJwtKey(describe_len(other))),
-        }
-    }
-
-    /// The configured state store (also used by the operator commands, which need nothing else).
-    pub fn state_config(&self) -> Result<StateConfig, ConfigError> {
-        Ok(match self.gateway_state {
-            StateKind::Memory => StateConfig::Memory,
-            StateKind::Sqlite => StateConfig::Sqlite(self.gateway_state_path.clone()),
-            StateKind::Redis => {
-                if !(Duration::from_millis(10)..=Duration::from_secs(30)).contains(&self.state_timeout) {
-                    return Err(ConfigError::StateTimeout);
-                }
-                match &self.redis_url {
-                    Some(url) if !url.is_empty() => StateConfig::Redis {
-                        url: url.clone(),
-                        timeout: self.state_timeout,
-                    },
-                    _ => return Err(ConfigError::MissingRedisUrl),
-                }
-            }
-        })
-    }
-
-    /// The public URL; when it is the implicit `http://localhost:PORT` (or that URL in MODE=local),
-    /// also the same listener reached as 127.0.0.1 or [::1] (a local page or client may use either name).
-    fn default_origins(&self, public_url: &str) -> Vec<String> {
-        let port = self.effective_port();
-        let implicit = ![&self.public_url, &self.space_host]
-            .iter()
-            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
-        // deploy/entrypoint.sh sets PUBLIC_URL=http://localhost:PORT explicitly for the local run.
-        let local_default = self.mode == Mode::Local && public_url == format!("http://localhost:{port}");
-        if !implicit && !local_default {
-            return vec![public_url.to_owned()];
-        }
-        ["localhost", "127.0.0.1", "[::1]"]
-            .iter()
-            .map(|h| format!("http://{h}:{port}"))
-            .collect()
-    }
-
-    /// TRUSTED_PROXIES as given; unset on a Space (SPACE_HOST set), the private ranges the
-    /// Space's proxies connect from, so that each visitor gets their own rate-limit bucket.
-    pub fn effective_trusted_proxies(&self) -> Vec<IpNet> {
-        if !self.trusted_proxies.is_empty() || self.space_host.as_deref().is_none_or(|h| h.trim().is_empty()) {
-            return self.trusted_proxies.clone();
-        }
-        crate::client_ip::SPACE_DEFAULT_PROXIES
-            .iter()
-            .filter_map(|n| n.parse().ok())
-            .collect()
-    }
-
-    /// True when MODE=local listens on an address other machines can reach: said loudly at start.
-    pub fn local_mode_exposed(&self) -> bool {
-        let host = self.listen_host.trim_start_matches('[').trim_end_matches(']');
-        self.mode == Mode::Local && !host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    }
-
-    /// LOCAL_AUTH_USER, allowed only where no one but this machine can reach the listener: MODE=local,
-    /// a loopback LISTEN_HOST (an IP literal: a name could resolve elsewhere), no trusted proxy
-    /// (it would forward remote clients from loopback) and no Space.
-    pub fn local_auth_user(&self) -> Result<Option<UserId>, ConfigError> {
-        let Some(user) = self.local_auth_user.as_deref().filter(|u| !u.is_empty()) else {
-            return Ok(None);
-        };
-        if self.mode != Mode::Local {
-            return Err(ConfigError::LocalAuthRefused("it is only allowed in MODE=local"));
-        }
-        let host = self.listen_host.trim_start_matches('[').trim_end_matches(']');
-        if !host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
-            return Err(ConfigError::LocalAuthRefused(
-                "LISTEN_HOST must be a loopback address (127.0.0.1 or ::1)",
-            ));
-        }
-        if !self.trusted_proxies.is_empty() {
-            return Err(ConfigError::LocalAuthRefused(
-                "TRUSTED_PROXIES is set, so remote clients may arrive through a local proxy",
-            ));
-        }
-        if self.space_host.as_deref().is_some_and(|h| !h.is_empty()) {
-            return Err(ConfigError::LocalAuthRefused("SPACE_HOST is set (this is a Space)"));
-        }
-        UserId::parse(user)
-            .map(Some)
-            .map_err(|_| ConfigError::LocalAuthUser(user.to_owned()))
-    }
-
-    /// Checks everything `serve` needs.
-    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
-        let public_url = self.effective_public_url();
-        let after_scheme = public_url
-            .strip_prefix("https://")
-            .or_else(|| public_url.strip_prefix("http://"));
-        if after_scheme.is_none_or(|h| h.is_empty()) {
-            return Err(ConfigError::BadPublicUrl(public_url));
-        }
-        let backend_addr = backend_addr(&self.backend_url)?;
-        let (jwt_key, jwt_key_generated) = match (&self.jwt_secret_key, self.mode) {
-            (Some(k), _) if k.len() >= MIN_SECRET_BYTES => (k.clone(), false),
-            (None, Mode::Local) => (vaultgate_shared::config::generate_secret(), true),
-            (Some(k), Mode::Local) if !k.is_empty() => {
-                return Err(ConfigError::WeakJwtKey(describe_len(&Some(k.clone()))));
-            }
-            (None, Mode::Space) | (Some(_), _) => {
-                return Err(ConfigError::WeakJwtKey(describe_len(&self.jwt_secret_key)));
-            }
-        };
-        let jwt_previous = match &self.jwt_secret_key_previous {
-            Some(p) if p.is_empty() => None,
-            Some(p) if p.len() < MIN_SECRET_BYTES => return Err(ConfigError::WeakPreviousKey(p.len())),
-            other => other.clone(),
-        };
-        let identity_secret = match &self.identity_secret {
-            Some(s) if s.len() >= MIN_SECRET_BYTES => s.clone(),
-            other => return Err(ConfigError::WeakIdentitySecret(describe_len(other))),
-        };
-        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(ConfigError::WeakMetricsToken);
-        }
-        let state = self.state_config()?;
-        for (name, v) in [
-            ("RATE_LIMIT_PER_MINUTE", self.rate_limit_per_minute as u64),
-            ("IP_RATE_LIMIT_PER_MINUTE", self.ip_rate_limit_per_minute as u64),
-            (
-                "AUTH_FAILURE_LIMIT_PER_MINUTE",
-                self.auth_failure_limit_per_minute as u64,
-            ),
-            ("SESSION_IDLE_SECS", self.session_idle_secs),
-            ("SESSION_MAX_SECS", self.session_max_secs),
-            ("SESSIONS_PER_USER", self.sessions_per_user as u64),
-            ("MAX_SESSION_AGE", self.max_session_age.as_secs()),
-            ("GATEWAY_THREADS", self.threads as u64),
-        ] {
-            if v == 0 {
-                return Err(ConfigError::Zero(name));
-            }
-        }
-        if self.max_session_age > crate::state::revocations::USER_REVOCATION_KEEP {
-            return Err(ConfigError::SessionAgeTooLong);
-        }
-        if vaultgate_shared::UserId::parse(&self.local_user).is_err() {
-            return Err(ConfigError::BadLocalUser(self.local_user.clone()));
-        }
-        if !(1024..=64 * 1024).contains(&self.mcp_sniff_max_bytes) {
-            return Err(ConfigError::SniffLimit);
-        }
-        crate::web::csp_for(&self.frame_ancestors)?;
-        let allowed_origins = if self.allowed_origins.iter().all(|o| o.trim().is_empty()) {
-            self.default_origins(&public_url)
-        } else {
-            self.allowed_origins
-                .iter()
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty())
-                .collect()
-        };
-        let routes = RouteRules::parse(&self.backend_routes)?;
-        let local_user = self.local_auth_user()?;
-        Ok(Resolved {
-            port: self.effective_port(),
-            public_url,
-            backend_addr,
-            jwt_key,
-            jwt_key_generated,
-            jwt_previous,
-            identity_secret,
-            allowed_origins,
-            state,
-            routes,
-            local_user,
-            trusted_proxies: self.effective_trusted_proxies(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn settings(args: &[&str]) -> Settings {
+    use crate::route_rules::RouteRules;
+
+    /// The resolvable settings of a command line (the environment is not read).
+    struct Parsed(Settings);
+
+    impl Parsed {
+        fn resolve(self) -> Result<GatewayConfig, ConfigError> {
+            GatewayConfig::resolve(self.0)
+        }
+    }
+
+    fn settings(args: &[&str]) -> Parsed {
         let mut v = vec!["vaultgate-gateway"];
         v.extend_from_slice(args);
-        Cli::try_parse_from(v).unwrap().settings
+        Parsed(
+            vaultgate_shared::config::try_parse_from_env::<Cli>(&v, &[])
+                .unwrap()
+                .settings,
+        )
     }
 
     const K: &str = "0123456789abcdef0123456789abcdef";
@@ -658,7 +453,7 @@ mod tests {
     #[test]
     fn local_mode_generates_a_jwt_key_but_not_the_identity_secret() {
         let r = settings(&["--identity-secret", K]).resolve().unwrap();
-        assert!(r.jwt_key_generated && r.jwt_key.len() >= 32);
+        assert!(r.auth.jwt_key_generated && r.auth.jwt_key.len() >= 32);
         assert!(matches!(
             settings(&[]).resolve(),
             Err(ConfigError::WeakIdentitySecret(_))
@@ -679,12 +474,25 @@ mod tests {
 
     #[test]
     fn urls_and_ports() {
-        let s = settings(&["--mcp-port", "9000", "--identity-secret", K]);
-        assert_eq!(s.effective_port(), 9000);
-        assert_eq!(s.effective_public_url(), "http://localhost:9000");
-        let s = settings(&["--port", "1", "--mcp-port", "9000", "--space-host", "a-b.hf.space"]);
-        assert_eq!(s.effective_port(), 1);
-        assert_eq!(s.effective_public_url(), "https://a-b.hf.space");
+        let r = settings(&["--mcp-port", "9000", "--identity-secret", K])
+            .resolve()
+            .unwrap();
+        assert_eq!(r.listen.port, 9000);
+        assert_eq!(r.public_url, "http://localhost:9000");
+        let r = settings(&[
+            "--port",
+            "1",
+            "--mcp-port",
+            "9000",
+            "--space-host",
+            "a-b.hf.space",
+            "--identity-secret",
+            K,
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(r.listen.port, 1);
+        assert_eq!(r.public_url, "https://a-b.hf.space");
         assert_eq!(backend_addr("http://127.0.0.1:8001/").unwrap(), "127.0.0.1:8001");
         assert_eq!(backend_addr("http://backend").unwrap(), "backend:80");
         for bad in ["https://x:1", "127.0.0.1:8001", "http://", "http://a/b", "http://u@h:1"] {
@@ -698,11 +506,11 @@ mod tests {
         ])
         .resolve()
         .unwrap();
-        assert_eq!(r.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(r.origins.allowed, ["https://a.example", "https://b.example"]);
         // Default origins: the public URL; the implicit localhost one also under its loopback addresses.
         let r = settings(&["--port", "9000", "--identity-secret", K]).resolve().unwrap();
         assert_eq!(
-            r.allowed_origins,
+            r.origins.allowed,
             ["http://localhost:9000", "http://127.0.0.1:9000", "http://[::1]:9000"]
         );
         // The local run's explicit PUBLIC_URL=http://localhost:PORT too, but not in MODE=space.
@@ -716,7 +524,7 @@ mod tests {
         ])
         .resolve()
         .unwrap();
-        assert_eq!(r.allowed_origins.len(), 3);
+        assert_eq!(r.origins.allowed.len(), 3);
         let r = settings(&[
             "--port",
             "9000",
@@ -731,17 +539,17 @@ mod tests {
         ])
         .resolve()
         .unwrap();
-        assert_eq!(r.allowed_origins, ["http://localhost:9000"]);
+        assert_eq!(r.origins.allowed, ["http://localhost:9000"]);
         let r = settings(&["--identity-secret", K, "--space-host", "a-b.hf.space"])
             .resolve()
             .unwrap();
-        assert_eq!(r.allowed_origins, ["https://a-b.hf.space"]);
+        assert_eq!(r.origins.allowed, ["https://a-b.hf.space"]);
     }
 
     #[test]
     fn backend_routes_default_to_the_old_behaviour_and_bad_rules_stop_the_start() {
         let r = settings(&["--identity-secret", K]).resolve().unwrap();
-        assert_eq!(r.routes, RouteRules::default());
+        assert_eq!(r.routes.parsed, RouteRules::default());
         let r = settings(&[
             "--identity-secret",
             K,
@@ -750,7 +558,10 @@ mod tests {
         ])
         .resolve()
         .unwrap();
-        assert_eq!(r.routes.decide("/gradio_api/mcp/"), Ok(crate::route_rules::Access::Mcp));
+        assert_eq!(
+            r.routes.parsed.decide("/gradio_api/mcp/"),
+            Ok(crate::route_rules::Access::Mcp)
+        );
         assert!(matches!(
             settings(&["--identity-secret", K, "--backend-routes", "open:/"]).resolve(),
             Err(ConfigError::Routes(RuleError::Syntax(_)))
@@ -793,7 +604,7 @@ mod tests {
             let r = with(extra);
             assert_eq!(r.is_ok(), allowed, "{extra:?}: {r:?}");
             if let Ok(r) = r {
-                assert_eq!(r.local_user.as_ref().map(|u| u.as_str()), Some("conformance"));
+                assert_eq!(r.auth.local_auth_user.as_ref().map(|u| u.as_str()), Some("conformance"));
             } else {
                 let e = r.unwrap_err().to_string();
                 assert!(e.starts_with("LOCAL_AUTH_USER is refused"), "{extra:?}: {e}");
@@ -815,14 +626,16 @@ mod tests {
             settings(&["--identity-secret", K])
                 .resolve()
                 .unwrap()
-                .local_user
+                .auth
+                .local_auth_user
                 .is_none()
         );
         assert!(
             settings(&["--identity-secret", K, "--local-auth-user", ""])
                 .resolve()
                 .unwrap()
-                .local_user
+                .auth
+                .local_auth_user
                 .is_none()
         );
     }
@@ -830,17 +643,19 @@ mod tests {
     #[test]
     fn trusted_proxies_default_on_a_space_only() {
         let r = settings(&["--identity-secret", K]).resolve().unwrap();
-        assert!(r.trusted_proxies.is_empty());
+        assert!(r.origins.trusted_proxies.is_empty());
         let r = settings(&["--identity-secret", K, "--space-host", "a-b.hf.space"])
             .resolve()
             .unwrap();
         assert!(
-            r.trusted_proxies
+            r.origins
+                .trusted_proxies
                 .iter()
                 .any(|n| n.contains(&"10.16.3.80".parse::<std::net::IpAddr>().unwrap()))
         );
         assert!(
-            !r.trusted_proxies
+            !r.origins
+                .trusted_proxies
                 .iter()
                 .any(|n| n.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()))
         );
@@ -854,14 +669,19 @@ mod tests {
         ])
         .resolve()
         .unwrap();
-        assert_eq!(r.trusted_proxies, ["192.0.2.0/24".parse::<IpNet>().unwrap()]);
+        assert_eq!(r.origins.trusted_proxies, ["192.0.2.0/24".parse::<IpNet>().unwrap()]);
     }
 
     #[test]
     fn local_mode_on_a_public_listener_is_flagged() {
-        assert!(settings(&[]).local_mode_exposed(), "the default 0.0.0.0");
-        assert!(!settings(&["--listen-host", "127.0.0.1"]).local_mode_exposed());
-        assert!(!settings(&["--listen-host", "[::1]"]).local_mode_exposed());
-        assert!(!settings(&["--mode", "space"]).local_mode_exposed());
+        let exposed = |extra: &[&str]| {
+            let mut v = vec!["--identity-secret", K, "--jwt-secret-key", K];
+            v.extend_from_slice(extra);
+            settings(&v).resolve().unwrap().listen.local_mode_exposed
+        };
+        assert!(exposed(&[]), "the default 0.0.0.0");
+        assert!(!exposed(&["--listen-host", "127.0.0.1"]));
+        assert!(!exposed(&["--listen-host", "[::1]"]));
+        assert!(!exposed(&["--mode", "space"]));
     }
 }

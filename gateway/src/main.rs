@@ -3,9 +3,12 @@
 use std::process::ExitCode;
 
 use vaultgate_gateway::auth::jwt::TokenKeys;
-use vaultgate_gateway::config::{Cli, Command};
+use vaultgate_gateway::config::resolved::Minting;
+use vaultgate_gateway::config::{Cli, Command, GatewayConfig};
+use vaultgate_gateway::operator::{self, StoreConfig};
 use vaultgate_gateway::server;
 use vaultgate_shared::UserId;
+use vaultgate_shared::config::print;
 use vaultgate_shared::exit::{self, Failure};
 
 #[global_allocator]
@@ -25,22 +28,16 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::MintToken(args) => {
-            let key = match cli.settings.mint_key() {
-                Ok(k) => k,
+            let minting = match Minting::resolve(&cli.settings) {
+                Ok(m) => m,
                 Err(e) => return fail(Failure::Config, &e),
             };
             let user = match UserId::parse(&args.user) {
                 Ok(u) => u,
                 Err(e) => return fail(Failure::Usage, &format!("--user '{}': {e}", args.user)),
             };
-            let prev = cli.settings.jwt_secret_key_previous.clone();
-            let keys = TokenKeys::new(
-                &key,
-                prev.as_ref(),
-                &cli.settings.effective_public_url(),
-                cli.settings.token_ttl,
-            )
-            .with_max_session_age(cli.settings.max_session_age);
+            let keys = TokenKeys::new(&minting.key, minting.previous.as_ref(), &minting.issuer, minting.ttl)
+                .with_max_session_age(minting.max_session_age);
             let minted = keys.mint(&user, args.name.as_deref(), args.ttl);
             tracing::info!(target: "audit", event = "token_issue", user = user.as_str(), via = "cli");
             println!("{}", minted.token);
@@ -60,49 +57,64 @@ fn main() -> ExitCode {
                 &format!("asking the admin listener at {}: {e}", cli.settings.admin_addr),
             ),
         },
-        Command::Revoke(args) => match vaultgate_gateway::operator::revoke(&cli.settings, &args) {
+        Command::Revoke(args) => match StoreConfig::resolve(&cli.settings).and_then(|c| operator::revoke(&c, &args)) {
             Ok(done) => {
                 println!("{done}");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e.failure(), &e),
         },
-        Command::Sessions(args) => match vaultgate_gateway::operator::sessions(&cli.settings, &args) {
-            Ok(list) => {
-                println!("{list}");
-                ExitCode::SUCCESS
+        Command::Sessions(args) => {
+            match StoreConfig::resolve(&cli.settings).and_then(|c| operator::sessions(&c, &args)) {
+                Ok(list) => {
+                    println!("{list}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e.failure(), &e),
             }
-            Err(e) => fail(e.failure(), &e),
-        },
+        }
         Command::Smoke(args) => match vaultgate_gateway::smoke::run(&args, &mut std::io::stdout()) {
             Ok(tally) if tally.failed == 0 => ExitCode::SUCCESS,
             Ok(_) => ExitCode::FAILURE,
             Err(e) => fail(e.failure(), &e),
         },
-        Command::Serve => {
-            let resolved = match cli.settings.resolve() {
-                Ok(r) => r,
+        Command::Config(args) => {
+            let config = match GatewayConfig::resolve(cli.settings) {
+                Ok(c) => c,
                 Err(e) => return fail(Failure::Config, &e),
             };
-            if resolved.jwt_key_generated {
+            match print::render(&config, &args) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(Failure::Usage, &e),
+            }
+        }
+        Command::Serve => {
+            let config = match GatewayConfig::resolve(cli.settings) {
+                Ok(c) => c,
+                Err(e) => return fail(Failure::Config, &e),
+            };
+            if config.auth.jwt_key_generated {
                 tracing::warn!(
                     "MODE=local and no JWT_SECRET_KEY: generated an ephemeral signing key; tokens die with this process. \
                      Set JWT_SECRET_KEY (openssl rand -base64 48) to keep them."
                 );
             }
-            if cli.settings.local_mode_exposed() {
+            if config.listen.local_mode_exposed {
                 tracing::warn!(
-                    listen_host = %cli.settings.listen_host,
+                    listen_host = %config.listen.host,
                     "MODE=local on a listener other machines can reach: local sign-in is refused to every request \
                      that is not from a browser on this machine (forwarded or for another Host), so visitors \
                      cannot sign in. For anything but a personal machine, set MODE=space and real sign-in \
                      (Hugging Face OAuth), or LISTEN_HOST=127.0.0.1"
                 );
             }
-            if let Some(user) = &resolved.local_user {
+            if let Some(user) = &config.auth.local_auth_user {
                 tracing::warn!(%user, "LOCAL_AUTH_USER: requests without a credential act as this user (loopback test mode)");
             }
-            match server::run(&cli.settings, &resolved) {
+            match server::run(&config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e.failure(), &e),
             }

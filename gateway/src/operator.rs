@@ -3,15 +3,14 @@
 //! A running gateway sees their effect on its next request (Redis) or within a second
 //! (SQLite: it watches the file for other processes' writes).
 
-use std::time::Duration;
-
 use vaultgate_shared::UserId;
 use vaultgate_shared::exit::Failure;
 use vaultgate_shared::jwt::now_secs;
 
+use crate::config::resolved::{Sessions, StateStore};
 use crate::config::{RevokeArgs, SessionsArgs, Settings};
 use crate::state::revocations::USER_REVOCATION_KEEP;
-use crate::state::{self, ErrorCount, SessionLimits, StateConfig, StateError, Stores};
+use crate::state::{self, ErrorCount, StateError, Stores};
 
 /// Why an operator command could not run.
 #[derive(Debug, thiserror::Error)]
@@ -46,17 +45,32 @@ impl OperatorError {
     }
 }
 
-fn open(settings: &Settings) -> Result<Stores, OperatorError> {
-    let config = settings.state_config()?;
-    if matches!(config, StateConfig::Memory) {
+/// The state store and session settings, resolved from the settings: all an operator command needs.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub state: StateStore,
+    pub sessions: Sessions,
+}
+
+impl StoreConfig {
+    /// Resolves the store's settings only (no secret is needed to open it).
+    pub fn resolve(settings: &Settings) -> Result<Self, OperatorError> {
+        Ok(Self {
+            state: StateStore::resolve(settings)?,
+            sessions: Sessions::resolve(settings),
+        })
+    }
+}
+
+fn open(config: &StoreConfig) -> Result<Stores, OperatorError> {
+    if matches!(config.state, StateStore::Memory) {
         return Err(OperatorError::ProcessLocal);
     }
-    let limits = SessionLimits {
-        idle: Duration::from_secs(settings.session_idle_secs),
-        max: Duration::from_secs(settings.session_max_secs),
-        per_user: settings.sessions_per_user,
-    };
-    Ok(state::open(&config, limits, ErrorCount::default())?)
+    Ok(state::open(
+        &config.state.to_state_config(),
+        config.sessions.limits(),
+        ErrorCount::default(),
+    )?)
 }
 
 fn parse_user(user: &str) -> Result<UserId, OperatorError> {
@@ -72,14 +86,14 @@ fn block_on<T>(f: impl std::future::Future<Output = Result<T, OperatorError>>) -
 
 /// `revoke --jti J`: refuses that token; `revoke --user U`: refuses every token issued to U
 /// until now and ends U's sessions. Returns what to print.
-pub fn revoke(settings: &Settings, args: &RevokeArgs) -> Result<String, OperatorError> {
+pub fn revoke(config: &StoreConfig, args: &RevokeArgs) -> Result<String, OperatorError> {
     let user = args.user.as_deref().map(parse_user).transpose()?;
     if let Some(jti) = &args.jti
         && (jti.is_empty() || jti.len() > 256 || jti.chars().any(char::is_control))
     {
         return Err(OperatorError::BadJti);
     }
-    let stores = open(settings)?;
+    let stores = open(config)?;
     block_on(async {
         let now = now_secs();
         match (&args.jti, user) {
@@ -107,9 +121,9 @@ pub fn revoke(settings: &Settings, args: &RevokeArgs) -> Result<String, Operator
 }
 
 /// `sessions --user U`: U's live sessions, as a table or JSON.
-pub fn sessions(settings: &Settings, args: &SessionsArgs) -> Result<String, OperatorError> {
+pub fn sessions(config: &StoreConfig, args: &SessionsArgs) -> Result<String, OperatorError> {
     let user = parse_user(&args.user)?;
-    let stores = open(settings)?;
+    let stores = open(config)?;
     let list = block_on(async { Ok(stores.sessions.list(&user).await?) })?;
     if args.json {
         return Ok(serde_json::json!({"user": user.as_str(), "sessions": list}).to_string());

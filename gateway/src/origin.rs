@@ -35,8 +35,8 @@ pub enum BrowserRefusal {
 /// The page's import route, the only one that takes a non-JSON body from the cookie.
 pub const IMPORT_PATH: &str = "/api/import";
 
-/// Largest import zip the page may upload: the backend's own cap (50 MiB).
-pub const IMPORT_MAX_BYTES: u64 = 50 * 1024 * 1024;
+/// Largest import zip the page may upload: the backend's default cap (50 MiB), defined once in `shared`.
+pub use vaultgate_shared::limits::IMPORT_MAX_BYTES;
 
 impl BrowserRefusal {
     /// The answer: 403 for the origin, 415 for the body.

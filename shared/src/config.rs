@@ -8,6 +8,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod print;
+
 /// Environment variable naming the optional TOML configuration file.
 pub const CONFIG_ENV: &str = "VAULTGATE_CONFIG";
 
@@ -51,6 +53,14 @@ impl std::fmt::Debug for Secret {
 impl std::fmt::Display for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("[redacted]")
+    }
+}
+
+/// A printed configuration (`config --print`) shows `[redacted]` wherever a secret is: the
+/// redaction is in the type, so no caller can forget it.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
     }
 }
 
@@ -216,6 +226,39 @@ pub fn try_parse_from<P: clap::Parser>(args: Vec<OsString>) -> Result<P, ParseEr
     Ok(P::from_arg_matches(&matches)?)
 }
 
+/// Parses `P` from `args` and explicit `(VARIABLE, value)` pairs standing in for the environment;
+/// the real process environment is not read. The seam of the configuration snapshot tests: each
+/// pair becomes the flag whose argument reads that variable.
+pub fn try_parse_from_env<P: clap::Parser>(args: &[&str], env: &[(&str, &str)]) -> Result<P, String> {
+    let cmd = P::command();
+    let mut argv: Vec<OsString> = args.iter().map(OsString::from).collect();
+    for (name, value) in env {
+        let long = cmd
+            .get_arguments()
+            .find(|a| a.get_env().is_some_and(|e| e == *name))
+            .and_then(|a| a.get_long())
+            .ok_or_else(|| format!("no argument reads {name}"))?;
+        // Inserted before any subcommand, where global and top-level flags are accepted.
+        argv.insert(1, OsString::from(format!("--{long}={value}")));
+    }
+    let cmd = cmd.mut_args(|a| a.env(None::<&'static str>));
+    let matches = cmd.try_get_matches_from(argv).map_err(|e| e.to_string())?;
+    P::from_arg_matches(&matches).map_err(|e| e.to_string())
+}
+
+/// Every environment variable `cmd` reads, with its subcommands' (for the documentation check).
+pub fn env_names(cmd: &clap::Command) -> std::collections::BTreeSet<String> {
+    let mut names: std::collections::BTreeSet<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    for sub in cmd.get_subcommands() {
+        names.extend(env_names(sub));
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +278,21 @@ mod tests {
 
     fn args(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn env_pairs_stand_in_for_the_environment() {
+        let d: Demo = try_parse_from_env(&["x"], &[("VG_TEST_PORT", "9"), ("VG_TEST_ORIGINS", "a,b")]).unwrap();
+        assert_eq!((d.port, d.origins), (9, vec!["a".to_owned(), "b".to_owned()]));
+        assert!(try_parse_from_env::<Demo>(&["x"], &[("NOPE", "1")]).is_err());
+        let names = env_names(&<Demo as clap::CommandFactory>::command());
+        assert_eq!(names.len(), 3);
+    }
+
+    #[test]
+    fn secrets_serialize_redacted() {
+        let s = Secret::new("hunter2-hunter2");
+        assert_eq!(serde_json::to_string(&Some(s)).unwrap(), "\"[redacted]\"");
     }
 
     #[test]

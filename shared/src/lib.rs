@@ -12,6 +12,7 @@ pub mod headers;
 pub mod html;
 pub mod identity;
 pub mod jwt;
+pub mod limits;
 pub mod logging;
 pub mod mcp;
 pub mod query;
