@@ -18,12 +18,17 @@ use vaultgate_shared::jwt::now_secs;
 use vaultgate_shared::query::Query;
 
 use self::provider::{Provider, ProviderError};
+use prometheus::IntCounterVec;
+
 use crate::answer::Answer;
-use crate::audit::{self, RequestIds};
+use crate::audit::{self, Event, RequestIds};
 use crate::auth::allow::{Account, AllowList};
-use crate::auth::bearer::{CookieScope, cookie_header, cookie_value};
+use crate::auth::bearer::{cookie_header, cookie_value};
 use crate::client_ip::ClientAddr;
-use crate::proxy::Gateway;
+use crate::endpoints::TokenIssuer;
+use crate::origin::Origins;
+use crate::pipeline::Refusal;
+use crate::pipeline::refusal::Shape;
 
 /// Cookie carrying `state.verifier` between `/auth/login` and `/auth/callback`.
 pub const STATE_COOKIE: &str = "vaultgate_oauth";
@@ -149,15 +154,17 @@ impl SignIn {
     }
 
     /// `GET /auth/callback`: checks state, exchanges the code, reads who signed in, sets the session cookie.
+    /// `signins` is `vaultgate_gateway_signins_total`.
     pub async fn callback(
         &self,
-        gw: &Gateway,
+        issuer: &TokenIssuer<'_>,
+        signins: &IntCounterVec,
         req: &RequestHeader,
         ip: Option<ClientAddr>,
         ids: RequestIds<'_>,
     ) -> Answer {
         let fail = |outcome: &'static str, status: u16, title: &str, message: &str, detail: &str| {
-            gw.metrics.signins.with_label_values(&[outcome]).inc();
+            signins.with_label_values(&[outcome]).inc();
             audit::signin_event(outcome, None, Some(detail), ip, ids);
             page::message(status, title, message).header("set-cookie", state_cookie("", 0))
         };
@@ -245,7 +252,7 @@ impl SignIn {
             orgs: &info.orgs,
         };
         if !self.allow.permits(account) {
-            gw.metrics.signins.with_label_values(&["forbidden"]).inc();
+            signins.with_label_values(&["forbidden"]).inc();
             audit::signin_event("forbidden", Some(&user), None, ip, ids);
             return page::message(
                 403,
@@ -255,7 +262,7 @@ impl SignIn {
             .header("set-cookie", state_cookie("", 0));
         }
         let name = info.preferred_username.as_deref().or(info.name.as_deref());
-        let cookie = session_cookie(gw, req, &user, name, ("oauth", "success"), ip, ids);
+        let cookie = session_cookie((issuer, signins), req, &user, name, ("oauth", "success"), ip, ids);
         Answer::raw(302, "text/plain; charset=utf-8", bytes::Bytes::new())
             .header("location", "/")
             .header("set-cookie", cookie)
@@ -264,9 +271,12 @@ impl SignIn {
 
     /// `POST /auth/local`: signs a browser on this machine in as the local user (MODE=local
     /// without OAuth only). `peer` is the socket's address, `port` the public listener's.
+    #[allow(clippy::too_many_arguments)]
     pub fn local(
         &self,
-        gw: &Gateway,
+        issuer: &TokenIssuer<'_>,
+        signins: &IntCounterVec,
+        origins: &Origins,
         req: &RequestHeader,
         (peer, port): (Option<std::net::IpAddr>, u16),
         ip: Option<ClientAddr>,
@@ -287,11 +297,11 @@ impl SignIn {
         // only directly — through a tunnel or proxy every remote visitor is a loopback peer.
         if let Err(why) = local_only(req, peer, port) {
             audit::signin_event("forbidden", None, Some(why), ip, ids);
-            gw.metrics.signins.with_label_values(&["forbidden"]).inc();
+            signins.with_label_values(&["forbidden"]).inc();
             return Answer::error(403, "forbidden", LOCAL_REFUSED, None);
         }
-        if let Err(r) = gw.origins.check_browser_request(req) {
-            return r.answer();
+        if let Err(r) = origins.check_browser_request(req) {
+            return Refusal::Browser(r).answer(Shape::default());
         }
         let given = req.headers.get(LOCAL_CODE_HEADER).map_or(&b""[..], |v| v.as_bytes());
         if !code.matches(given) {
@@ -302,10 +312,18 @@ impl SignIn {
                 ip,
                 ids,
             );
-            gw.metrics.signins.with_label_values(&["forbidden"]).inc();
+            signins.with_label_values(&["forbidden"]).inc();
             return Answer::error(403, "forbidden", LOCAL_CODE_MISSING, None);
         }
-        let cookie = session_cookie(gw, req, user, Some("local user"), ("local", "local"), ip, ids);
+        let cookie = session_cookie(
+            (issuer, signins),
+            req,
+            user,
+            Some("local user"),
+            ("local", "local"),
+            ip,
+            ids,
+        );
         Answer::json(200, &serde_json::json!({"user": user.as_str()})).header("set-cookie", cookie)
     }
 }
@@ -350,7 +368,7 @@ pub fn local_only(req: &RequestHeader, peer: Option<std::net::IpAddr>, port: u16
 /// Mints the page's session token for `user`, counts and audits it (`via`, sign-in `outcome`),
 /// and returns the `Set-Cookie` value carrying it (marked for `req`, see [`CookieScope`]).
 fn session_cookie(
-    gw: &Gateway,
+    (issuer, signins): (&TokenIssuer<'_>, &IntCounterVec),
     req: &RequestHeader,
     user: &UserId,
     name: Option<&str>,
@@ -360,12 +378,10 @@ fn session_cookie(
 ) -> String {
     // A new sign-in starts a lineage; Hugging Face's is re-checked against the allow-list on refresh.
     let lineage = crate::auth::jwt::Lineage::signed_in_now(via == "oauth");
-    let minted = gw.auth.keys.mint_in(user, name, None, lineage);
-    gw.metrics.tokens_issued.with_label_values(&[via]).inc();
-    gw.metrics.signins.with_label_values(&[outcome]).inc();
+    signins.with_label_values(&[outcome]).inc();
     audit::signin_event(outcome, Some(user), None, ip, ids);
-    audit::token_event("token_issue", user, via, ids);
-    let scope = CookieScope::of(gw.mcp_url.trim_end_matches("/mcp"), Some(req));
+    let minted = issuer.issue(user, name, lineage, (via, Event::TokenIssue), ids);
+    let scope = issuer.cookie_scope(req);
     cookie_header(&minted.token, minted.expires_at.saturating_sub(now_secs()), scope)
 }
 
