@@ -252,7 +252,7 @@ impl Gateway {
                 after: None,
             });
         }
-        if f.status == 503 {
+        if matches!(f.reason, AuthReason::HfUnavailable | AuthReason::StateUnavailable) {
             return Flow::Refuse(Refusal::Unavailable {
                 reason: f.reason,
                 message: f.description.into(),
@@ -335,7 +335,7 @@ impl Gateway {
                     Err(BodyError::Io(e)) => return Flow::Fail(e),
                 };
                 let peek = RpcPeek::parse(&body);
-                ctx.trace.body(&body);
+                ctx.trace.body_meta(peek.trace.as_ref());
                 let is_init = peek.is_initialize();
                 if let Some(m) = ctx.mcp.as_mut() {
                     m.method = RpcMethod::of(peek.method.as_deref());
