@@ -71,11 +71,11 @@ impl Event {
 /// The de-duplication policy of repeated audit lines: true the first time `key` is seen within
 /// the cache's time to live (a few minutes), so a flood of one kind from one client or one
 /// token writes one line, while its metric still counts every request.
-pub fn first_in_window(audited: &moka::sync::Cache<String, ()>, key: String) -> bool {
-    if audited.contains_key(&key) {
+pub fn first_in_window(audited: &moka::sync::Cache<String, ()>, key: &str) -> bool {
+    if audited.contains_key(key) {
         return false;
     }
-    audited.insert(key, ());
+    audited.insert(key.to_owned(), ());
     true
 }
 

@@ -252,7 +252,7 @@ impl Refusal {
             c.inc(metrics);
         }
         if let Some(key) = self.audit_key(&who)
-            && !audit::first_in_window(audited, key)
+            && !audit::first_in_window(audited, &key)
         {
             return;
         }
@@ -679,9 +679,21 @@ mod tests {
     }
 
     #[test]
-    fn session_rejection_labels() {
+    fn every_label_is_pre_registered() {
         let labels: Vec<&str> = SessionRejection::ALL.iter().map(|r| r.label()).collect();
         assert_eq!(labels, ["missing", "unknown", "expired", "wrong_user"]);
+        let text = String::from_utf8(Metrics::new().render(&crate::usage::Usage::new(), 0)).unwrap();
+        for r in SessionRejection::ALL {
+            let series = format!(
+                "vaultgate_gateway_session_rejections_total{{reason=\"{}\"}} 0",
+                r.label()
+            );
+            assert!(text.contains(&series), "{series}");
+        }
+        for r in AuthReason::ALL.into_iter().filter(|r| r.counted()) {
+            let series = format!("vaultgate_gateway_auth_failures_total{{reason=\"{}\"}} 0", r.label());
+            assert!(text.contains(&series), "{series}");
+        }
     }
 
     #[test]

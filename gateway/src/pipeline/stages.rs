@@ -85,7 +85,7 @@ impl Gateway {
             },
             Stage::Admit => {
                 if let Some(p) = &ctx.principal {
-                    if audit::first_in_window(&self.audited, p.jti.clone()) {
+                    if audit::first_in_window(&self.audited, &p.jti) {
                         audit::auth_success(&p.user, ctx.route.label(), ctx.client_ip, ctx.ids());
                     }
                     self.usage.record(&p.user);
@@ -118,9 +118,17 @@ impl Gateway {
                 }
                 _ => Flow::Continue,
             },
-            Stage::McpSession => match (ctx.route, ctx.user.clone()) {
-                (Route::Mcp, Some(user)) => self.mcp_session(d, ctx, &user).await,
-                _ => Flow::Continue,
+            Stage::McpSession => match (ctx.route, ctx.user.take()) {
+                (Route::Mcp, Some(user)) => {
+                    // Lent out for the stage (no clone per request), and back before anything reads it.
+                    let flow = self.mcp_session(d, ctx, &user).await;
+                    ctx.user = Some(user);
+                    flow
+                }
+                (_, user) => {
+                    ctx.user = user;
+                    Flow::Continue
+                }
             },
         }
     }
