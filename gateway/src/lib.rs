@@ -18,7 +18,6 @@ pub mod origin;
 pub mod pipeline;
 pub mod proxy;
 pub mod ratelimit;
-pub mod readiness;
 pub mod request_trace;
 pub mod route_rules;
 pub mod routes;
@@ -29,7 +28,6 @@ pub mod smoke;
 pub mod state;
 pub mod upstream;
 pub mod usage;
-pub mod web;
 
 // The endpoints' old homes, for the modules that name them there.
-pub use endpoints::{resource_metadata, token_endpoints};
+pub use endpoints::{readiness, resource_metadata, token_endpoints, web};

@@ -90,7 +90,11 @@ impl Gateway {
         if let Some(code) = a.code {
             ctx.trace.refused(code);
         }
-        if let Some(near) = ctx.near_limit.filter(|_| a.status != 429 && !a.is_bare()) {
+        // A refusal that carries its own RateLimit fields (a 429) keeps them; a 204 gets none.
+        if let Some(near) = ctx
+            .near_limit
+            .filter(|_| a.header_value("ratelimit").is_none() && !a.is_bare())
+        {
             for (name, value) in near.headers() {
                 a = a.header(name, value);
             }

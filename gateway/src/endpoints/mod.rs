@@ -2,8 +2,10 @@
 //! them sees the whole gateway: each gets what it answers from.
 
 pub mod issuer;
+pub mod readiness;
 pub mod resource_metadata;
 pub mod token_endpoints;
+pub mod web;
 
 use bytes::Bytes;
 use pingora::http::RequestHeader;
@@ -26,7 +28,7 @@ pub fn health() -> Answer {
 
 /// `GET /readyz`: the backend and the state store, each reported on its own.
 pub async fn readyz(backend: &Backend, sessions: &dyn SessionStore) -> Answer {
-    let (status, body) = crate::readiness::check(backend, sessions).await;
+    let (status, body) = readiness::check(backend, sessions).await;
     Answer::json(status, &body)
 }
 

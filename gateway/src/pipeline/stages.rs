@@ -187,7 +187,7 @@ impl Gateway {
             Route::AmbiguousPath => return Flow::Refuse(Refusal::AmbiguousPath),
             Route::Healthz => endpoints::health(),
             Route::Readyz => endpoints::readyz(&self.backend, self.sessions.as_ref()).await,
-            Route::Page => crate::web::serve(&req.method, req.uri.path()),
+            Route::Page => endpoints::web::serve(&req.method, req.uri.path()),
             Route::SignInConfig => {
                 endpoints::signin_config(
                     &self.auth,
