@@ -22,6 +22,8 @@ pub struct Answer {
     pub code: Option<&'static str>,
     headers: Vec<(&'static str, String)>,
     body: Bytes,
+    /// A bodiless answer (204): only the status and the request id are written.
+    bare: bool,
 }
 
 impl Answer {
@@ -37,7 +39,29 @@ impl Answer {
             code: None,
             headers: vec![("content-type", content_type.to_owned())],
             body,
+            bare: false,
         }
+    }
+
+    /// `204 No Content` with no header of its own (not even `Content-Length`, RFC 9110 §8.6).
+    pub fn no_content() -> Self {
+        Self {
+            status: 204,
+            code: None,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            bare: true,
+        }
+    }
+
+    /// Whether this is a bodiless answer (no RateLimit fields are added to it either).
+    pub fn is_bare(&self) -> bool {
+        self.bare
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
     }
 
     /// An error: the shared error body, or a JSON-RPC error object when `rpc` says this is `/mcp`.
@@ -110,6 +134,11 @@ impl Answer {
 
     /// Writes the response; the connection is closed afterwards when the request body was not read.
     pub async fn send(self, session: &mut Session, request_id: &str, body_read: bool) -> pingora::Result<()> {
+        if self.bare {
+            let mut resp = ResponseHeader::build(self.status, Some(2))?;
+            resp.insert_header(REQUEST_ID, request_id)?;
+            return session.write_response_header(Box::new(resp), true).await;
+        }
         let mut resp = ResponseHeader::build(self.status, Some(self.headers.len() + 3))?;
         for (name, value) in self.headers {
             resp.append_header(name, value)?;

@@ -13,7 +13,8 @@ use prometheus::{
 };
 use strum::{AsRefStr, EnumCount, EnumIter, IntoEnumIterator, IntoStaticStr};
 
-use self::labels::{ActiveWindow, AuthFailureReason, SessionRejection, SignInOutcome, TokenVia};
+use self::labels::{ActiveWindow, SessionRejection, SignInOutcome, TokenVia};
+use crate::auth::AuthReason;
 use crate::ratelimit::Scope;
 use crate::routes::{Route, RouteLabel};
 use crate::sessions::Era;
@@ -21,6 +22,14 @@ use crate::sessions::era::{self, RpcMethod};
 use crate::state::{StateBackend, StateOp};
 use crate::upstream::UpstreamFailure;
 use crate::usage::Usage;
+
+/// The `reason` labels of `vaultgate_gateway_auth_failures_total`: the counted [`AuthReason`]s.
+fn counted_auth_reasons() -> impl Iterator<Item = &'static str> {
+    AuthReason::ALL
+        .into_iter()
+        .filter(|r| r.counted())
+        .map(AuthReason::label)
+}
 
 /// All gateway metrics in one registry.
 pub struct Metrics {
@@ -208,7 +217,7 @@ impl Metrics {
             .register(Box::new(build_info))
             .expect("metric registered once");
         // Every label set is pre-registered from its enum, so dashboards see zeros.
-        for reason in AuthFailureReason::iter() {
+        for reason in counted_auth_reasons() {
             m.auth_failures.with_label_values(&[reason]);
         }
         for reason in SessionRejection::iter() {
@@ -237,8 +246,8 @@ impl Metrics {
     }
 
     /// Counts one refused authentication.
-    pub fn auth_failure(&self, reason: AuthFailureReason) {
-        self.auth_failures.with_label_values(&[reason]).inc();
+    pub fn auth_failure(&self, reason: AuthReason) {
+        self.auth_failures.with_label_values(&[reason.label()]).inc();
     }
 
     /// Counts one refused MCP session id.
@@ -408,7 +417,7 @@ mod tests {
             ),
             (
                 "auth_failures reason",
-                all::<AuthFailureReason>(),
+                counted_auth_reasons().collect(),
                 &[
                     "missing",
                     "malformed",
@@ -505,7 +514,7 @@ mod tests {
     #[test]
     fn typed_methods_count_under_their_label() {
         let m = Metrics::new();
-        m.auth_failure(AuthFailureReason::NotYetValid);
+        m.auth_failure(AuthReason::NotYetValid);
         m.session_rejected(SessionRejection::WrongUser);
         m.limited(Scope::AuthFailure);
         m.token_issued(TokenVia::Exchange);
@@ -539,7 +548,7 @@ mod tests {
         fn all<T: IntoEnumIterator + Into<&'static str>>() -> Vec<&'static str> {
             T::iter().map(Into::into).collect()
         }
-        series("auth_failures_total", "reason", all::<AuthFailureReason>());
+        series("auth_failures_total", "reason", counted_auth_reasons().collect());
         series("session_rejections_total", "reason", all::<SessionRejection>());
         series("rate_limited_total", "scope", all::<Scope>());
         series("tokens_issued_total", "via", all::<TokenVia>());

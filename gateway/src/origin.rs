@@ -6,8 +6,6 @@
 //! import (`POST /api/import`) uploads a zip as `application/zip` — no form can send that type
 //! either (it is not CORS-safelisted) — with a declared length of at most [`IMPORT_MAX_BYTES`].
 
-use crate::answer::Answer;
-
 /// The allowed origins, normalised (scheme://host[:port], no trailing slash, lower case).
 #[derive(Debug, Clone)]
 pub struct Origins {
@@ -17,7 +15,7 @@ pub struct Origins {
     cookie: Vec<String>,
 }
 
-/// Why a cookie-authenticated (browser) request was refused.
+/// Why a cookie-authenticated (browser) request was refused (its answer: `pipeline::Refusal::Browser`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrowserRefusal {
     /// An unsafe method without `Origin`.
@@ -37,44 +35,6 @@ pub const IMPORT_PATH: &str = "/api/import";
 
 /// Largest import zip the page may upload: the backend's default cap (50 MiB), defined once in `shared`.
 pub use vaultgate_shared::limits::IMPORT_MAX_BYTES;
-
-impl BrowserRefusal {
-    /// The answer: 403 for the origin, 415 for the body.
-    pub fn answer(self) -> Answer {
-        match self {
-            BrowserRefusal::OriginRequired => Answer::error(
-                403,
-                "origin_required",
-                "requests authenticated by cookie must carry an Origin header",
-                None,
-            ),
-            BrowserRefusal::ForeignOrigin => Answer::error(
-                403,
-                "forbidden_origin",
-                "requests authenticated by cookie must come from this gateway's own page",
-                None,
-            ),
-            BrowserRefusal::NotJson => Answer::error(
-                415,
-                "unsupported_media_type",
-                "send the body as Content-Type: application/json",
-                None,
-            ),
-            BrowserRefusal::LengthRequired => Answer::error(
-                411,
-                "length_required",
-                "an import zip must be sent with a Content-Length",
-                None,
-            ),
-            BrowserRefusal::TooLarge => Answer::error(
-                413,
-                "body_too_large",
-                &format!("an import zip may be at most {IMPORT_MAX_BYTES} bytes (50 MiB)"),
-                None,
-            ),
-        }
-    }
-}
 
 impl Origins {
     /// From the configured list (`ALLOWED_ORIGINS`, default the public URL) and the public URL.
@@ -404,7 +364,8 @@ mod tests {
                 "{method} {path} {headers:?}"
             );
         }
-        assert_eq!(TooLarge.answer().status, 413);
-        assert_eq!(LengthRequired.answer().status, 411);
+        use crate::pipeline::Refusal;
+        assert_eq!(Refusal::Browser(TooLarge).status(), 413);
+        assert_eq!(Refusal::Browser(LengthRequired).status(), 411);
     }
 }

@@ -21,7 +21,7 @@ use crate::metrics::HttpMethod;
 use crate::proxy::McpCall;
 use crate::routes::Route;
 use crate::sessions::Era;
-use crate::sessions::era::MCP_NAME;
+use crate::sessions::era::{MCP_NAME, TraceMeta};
 
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
@@ -94,32 +94,14 @@ impl RequestTrace {
         }
     }
 
-    /// A JSON-RPC body the gateway read anyway: its `params._meta.traceparent`, when the
-    /// headers had none.
-    pub fn body(&mut self, body: &[u8]) {
+    /// The trace context of a JSON-RPC body the gateway read anyway (its `params._meta`,
+    /// taken by [`crate::sessions::era::RpcPeek`] in its one parse), when the headers had none.
+    pub fn body_meta(&mut self, meta: Option<&TraceMeta>) {
         if !telemetry::enabled() || self.has_client_trace {
             return;
         }
-        #[derive(serde::Deserialize)]
-        struct Msg {
-            params: Option<Params>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Params {
-            #[serde(rename = "_meta")]
-            meta: Option<Meta>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Meta {
-            traceparent: Option<String>,
-            tracestate: Option<String>,
-        }
-        let meta = serde_json::from_slice::<Msg>(body)
-            .ok()
-            .and_then(|m| m.params?.meta)
-            .and_then(|m| Some((m.traceparent?, m.tracestate)));
-        if let Some((parent, state)) = meta
-            && let Some(cx) = telemetry::parse_traceparent(&parent, state.as_deref())
+        if let Some(m) = meta
+            && let Some(cx) = telemetry::parse_traceparent(&m.traceparent, m.tracestate.as_deref())
         {
             self.adopt(cx);
         }

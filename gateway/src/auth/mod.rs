@@ -62,13 +62,103 @@ const HF_REVOKE_SECS: u64 = 30 * 86_400;
 pub const HF_DERIVED_MAX_SECS: u64 = 8 * 3600;
 
 /// The reason (and error code) of a 503 when the state store cannot answer.
-pub const STATE_UNAVAILABLE: &str = "state_unavailable";
+pub const STATE_UNAVAILABLE: &str = AuthReason::StateUnavailable.label();
+
+/// Why a credential was refused: the `reason` label of `vaultgate_gateway_auth_failures_total`
+/// and of the audit line (labels are a public interface: never renamed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthReason {
+    Missing,
+    Malformed,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    WrongIssuer,
+    WrongAudience,
+    BadSubject,
+    Revoked,
+    HfRejected,
+    TooLarge,
+    NotAllowed,
+    /// Hugging Face could not be asked (503, not counted as a failure).
+    HfUnavailable,
+    /// The state store could not be asked (503, not counted as a failure).
+    StateUnavailable,
+    /// Over the budget of remote token checks (429, counted as a rate limit).
+    RateLimited,
+}
+
+impl AuthReason {
+    /// Every reason, the counted ones first (in the order they are pre-registered).
+    pub const ALL: [AuthReason; 15] = [
+        AuthReason::Missing,
+        AuthReason::Malformed,
+        AuthReason::BadSignature,
+        AuthReason::Expired,
+        AuthReason::NotYetValid,
+        AuthReason::WrongIssuer,
+        AuthReason::WrongAudience,
+        AuthReason::BadSubject,
+        AuthReason::Revoked,
+        AuthReason::HfRejected,
+        AuthReason::TooLarge,
+        AuthReason::NotAllowed,
+        AuthReason::HfUnavailable,
+        AuthReason::StateUnavailable,
+        AuthReason::RateLimited,
+    ];
+
+    /// The metric and audit label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            AuthReason::Missing => "missing",
+            AuthReason::Malformed => "malformed",
+            AuthReason::BadSignature => "bad_signature",
+            AuthReason::Expired => "expired",
+            AuthReason::NotYetValid => "not_yet_valid",
+            AuthReason::WrongIssuer => "wrong_issuer",
+            AuthReason::WrongAudience => "wrong_audience",
+            AuthReason::BadSubject => "bad_subject",
+            AuthReason::Revoked => "revoked",
+            AuthReason::HfRejected => "hf_rejected",
+            AuthReason::TooLarge => "too_large",
+            AuthReason::NotAllowed => "not_allowed",
+            AuthReason::HfUnavailable => "hf_unavailable",
+            AuthReason::StateUnavailable => "state_unavailable",
+            AuthReason::RateLimited => "rate_limited",
+        }
+    }
+
+    /// Whether a refusal for this reason counts in `vaultgate_gateway_auth_failures_total`
+    /// (an unreachable provider is not the client's failure; a rate limit has its own counter).
+    pub const fn counted(self) -> bool {
+        !matches!(
+            self,
+            AuthReason::HfUnavailable | AuthReason::StateUnavailable | AuthReason::RateLimited
+        )
+    }
+
+    fn of_jwt(e: &JwtError) -> Self {
+        match e {
+            JwtError::TooLarge => AuthReason::TooLarge,
+            JwtError::Malformed | JwtError::MissingClaim(_) => AuthReason::Malformed,
+            JwtError::AlgorithmNone | JwtError::WrongAlgorithm | JwtError::UnknownKey | JwtError::BadSignature => {
+                AuthReason::BadSignature
+            }
+            JwtError::Expired => AuthReason::Expired,
+            JwtError::NotYetValid => AuthReason::NotYetValid,
+            JwtError::WrongIssuer => AuthReason::WrongIssuer,
+            JwtError::WrongAudience => AuthReason::WrongAudience,
+            JwtError::BadSubject => AuthReason::BadSubject,
+        }
+    }
+}
 
 /// A refused credential: status, metric reason, and a description safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthFailure {
     pub status: u16,
-    pub reason: &'static str,
+    pub reason: AuthReason,
     pub description: String,
     /// For a 503: when to come back (`Retry-After`).
     pub retry_after: Option<u64>,
@@ -78,7 +168,7 @@ pub struct AuthFailure {
 
 impl AuthFailure {
     /// A refusal with `status`, metric `reason` and `description`.
-    pub fn new(status: u16, reason: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(status: u16, reason: AuthReason, description: impl Into<String>) -> Self {
         Self {
             status,
             reason,
@@ -91,7 +181,7 @@ impl AuthFailure {
     /// True when the request carried no credential at all: the first step of OAuth discovery,
     /// not a failed authentication (it is not counted against the client's failed-auth limit).
     pub fn is_missing(&self) -> bool {
-        self.reason == "missing"
+        self.reason == AuthReason::Missing
     }
 }
 
@@ -109,24 +199,28 @@ impl RemoteBudget<'_> {
         let client = self.client.unwrap_or(ClientAddr::Opaque(0));
         self.limits.admit_remote_check(client).await.map_err(|l| AuthFailure {
             limited: Some(l),
-            ..AuthFailure::new(429, "rate_limited", "too many token checks from this address")
+            ..AuthFailure::new(429, AuthReason::RateLimited, "too many token checks from this address")
         })
     }
 }
 
 impl From<BearerError> for AuthFailure {
     fn from(e: BearerError) -> Self {
-        Self::new(e.status(), e.reason(), e.to_string())
+        let reason = match e {
+            BearerError::Missing => AuthReason::Missing,
+            _ => AuthReason::Malformed,
+        };
+        Self::new(e.status(), reason, e.to_string())
     }
 }
 
 impl From<HfError> for AuthFailure {
     fn from(e: HfError) -> Self {
         match e {
-            HfError::Rejected => Self::new(401, "hf_rejected", e.to_string()),
+            HfError::Rejected => Self::new(401, AuthReason::HfRejected, e.to_string()),
             HfError::Unavailable { retry_after } => Self {
                 retry_after: Some(retry_after),
-                ..Self::new(503, "hf_unavailable", e.to_string())
+                ..Self::new(503, AuthReason::HfUnavailable, e.to_string())
             },
         }
     }
@@ -134,7 +228,7 @@ impl From<HfError> for AuthFailure {
 
 impl From<JwtError> for AuthFailure {
     fn from(e: JwtError) -> Self {
-        Self::new(401, e.reason(), e.to_string())
+        Self::new(401, AuthReason::of_jwt(&e), e.to_string())
     }
 }
 
@@ -201,7 +295,7 @@ impl Authenticator {
                 // 401 (not 403) so an OAuth-capable client signs in and comes back with an OAuth token.
                 return Err(AuthFailure::new(
                     401,
-                    "hf_rejected",
+                    AuthReason::HfRejected,
                     "Hugging Face personal access tokens are not accepted here; connect with OAuth",
                 ));
             }
@@ -223,7 +317,7 @@ impl Authenticator {
             if !self.allow.permits(account) {
                 return Err(AuthFailure::new(
                     403,
-                    "not_allowed",
+                    AuthReason::NotAllowed,
                     "this Hugging Face account is not allowed on this gateway",
                 ));
             }
@@ -264,11 +358,11 @@ impl Authenticator {
             .await
         {
             Ok(false) => Ok(principal),
-            Ok(true) => Err(AuthFailure::new(401, "revoked", "token has been revoked")),
+            Ok(true) => Err(AuthFailure::new(401, AuthReason::Revoked, "token has been revoked")),
             // Fail closed: a token whose revocation cannot be checked is not accepted.
             Err(_) => Err(AuthFailure::new(
                 503,
-                STATE_UNAVAILABLE,
+                AuthReason::StateUnavailable,
                 "the gateway's state store is unavailable; retry shortly",
             )),
         }
@@ -284,6 +378,17 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jwt_errors_map_to_their_reason_labels() {
+        for e in [
+            JwtError::Expired,
+            JwtError::UnknownKey,
+            JwtError::MissingClaim("sub".into()),
+        ] {
+            assert_eq!(AuthReason::of_jwt(&e).label(), e.reason(), "{e:?}");
+        }
+    }
 
     #[test]
     fn constant_time_eq_table() {

@@ -41,24 +41,6 @@ pub enum TokenVia {
     Local,
 }
 
-/// `reason` of `vaultgate_gateway_auth_failures_total` (the reasons `auth/` refuses with).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, IntoStaticStr, AsRefStr)]
-#[strum(serialize_all = "snake_case")]
-pub enum AuthFailureReason {
-    Missing,
-    Malformed,
-    BadSignature,
-    Expired,
-    NotYetValid,
-    WrongIssuer,
-    WrongAudience,
-    BadSubject,
-    Revoked,
-    HfRejected,
-    TooLarge,
-    NotAllowed,
-}
-
 /// `reason` of `vaultgate_gateway_session_rejections_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, IntoStaticStr, AsRefStr)]
 #[strum(serialize_all = "snake_case")]
@@ -71,6 +53,13 @@ pub enum SessionRejection {
     Expired,
     /// Another user's session.
     WrongUser,
+}
+
+impl SessionRejection {
+    /// The metric and audit label.
+    pub fn label(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// `window` of `vaultgate_gateway_active_users`.

@@ -70,6 +70,15 @@ fn is_revision(v: &str) -> bool {
 pub struct RpcPeek {
     pub method: Option<String>,
     pub id: Option<serde_json::Value>,
+    /// The W3C trace context in `params._meta` (`traceparent`, `tracestate`), read in the same pass.
+    pub trace: Option<TraceMeta>,
+}
+
+/// A client's trace context from a JSON-RPC body's `params._meta`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceMeta {
+    pub traceparent: String,
+    pub tracestate: Option<String>,
 }
 
 impl RpcPeek {
@@ -84,19 +93,33 @@ impl RpcPeek {
         struct Msg {
             method: Option<String>,
             id: Option<serde_json::Value>,
+            #[serde(default)]
+            params: ParamsMeta,
         }
-        match serde_json::from_str::<Msg>(body) {
+        #[derive(serde::Deserialize)]
+        struct Bare {
+            method: Option<String>,
+            id: Option<serde_json::Value>,
+        }
+        let parsed = match serde_json::from_str::<Msg>(body) {
+            Ok(m) => Ok((m.method, m.id, m.params.0)),
+            // Only `params` can make this parse fail where one ignoring it passes (a repeated
+            // `params` key): the method and id must not depend on the trace context.
+            Err(_) => serde_json::from_str::<Bare>(body).map(|m| (m.method, m.id, None)),
+        };
+        match parsed {
             // Skipped fields are not fully checked (a lone surrogate escape passes): an
             // `initialize`, which opens a session, must be JSON the backend will accept too.
-            Ok(m)
-                if m.method.as_deref() == Some("initialize")
+            Ok((method, _, _))
+                if method.as_deref() == Some("initialize")
                     && serde_json::from_str::<serde_json::Value>(body).is_err() =>
             {
                 Self::default()
             }
-            Ok(m) => Self {
-                method: m.method,
-                id: m.id.filter(|v| v.is_string() || v.is_number()),
+            Ok((method, id, trace)) => Self {
+                method,
+                id: id.filter(|v| v.is_string() || v.is_number()),
+                trace,
             },
             Err(_) => Self::default(),
         }
@@ -106,6 +129,77 @@ impl RpcPeek {
     pub fn is_initialize(&self) -> bool {
         self.method.as_deref() == Some("initialize")
     }
+}
+
+/// `params`, of which only `_meta`'s trace context is kept: any other shape (an array, a
+/// scalar, `_meta` without a string `traceparent`) is skipped, never an error.
+#[derive(Default)]
+struct ParamsMeta(Option<TraceMeta>);
+
+impl<'de> serde::Deserialize<'de> for ParamsMeta {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ParamsMeta;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON-RPC params")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ParamsMeta, A::Error> {
+                let mut trace = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "_meta" {
+                        let meta: serde_json::Value = map.next_value()?;
+                        trace = trace_meta(&meta);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(ParamsMeta(trace))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ParamsMeta, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(ParamsMeta(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<ParamsMeta, E> {
+                Ok(ParamsMeta(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<ParamsMeta, E> {
+                Ok(ParamsMeta(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<ParamsMeta, E> {
+                Ok(ParamsMeta(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<ParamsMeta, E> {
+                Ok(ParamsMeta(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<ParamsMeta, E> {
+                Ok(ParamsMeta(None))
+            }
+            fn visit_unit<E>(self) -> Result<ParamsMeta, E> {
+                Ok(ParamsMeta(None))
+            }
+            fn visit_none<E>(self) -> Result<ParamsMeta, E> {
+                Ok(ParamsMeta(None))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<ParamsMeta, D::Error> {
+                d.deserialize_any(V)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `traceparent` (a string) and `tracestate` (a string, or absent) of a `_meta` object.
+fn trace_meta(meta: &serde_json::Value) -> Option<TraceMeta> {
+    let traceparent = meta.get("traceparent")?.as_str()?.to_owned();
+    let tracestate = match meta.get("tracestate") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(v.as_str()?.to_owned()),
+    };
+    Some(TraceMeta {
+        traceparent,
+        tracestate,
+    })
 }
 
 /// Finds a `"method":"…"` value in the first chunk of a body without parsing it all
@@ -217,6 +311,39 @@ mod tests {
         assert_eq!(RpcPeek::parse(body), RpcPeek::default());
         let valid = br#"{"method":"initialize","id":1,"params":{"protocolVersion":"2025-11-25"}}"#;
         assert!(RpcPeek::parse(valid).is_initialize());
+    }
+
+    #[test]
+    fn trace_context_is_read_in_the_same_pass() {
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","_meta":{{"traceparent":"{tp}","tracestate":"a=b"}}}}}}"#
+        );
+        let p = RpcPeek::parse(body.as_bytes());
+        assert_eq!(p.method.as_deref(), Some("tools/call"));
+        assert_eq!(
+            p.trace,
+            Some(TraceMeta {
+                traceparent: tp.into(),
+                tracestate: Some("a=b".into())
+            })
+        );
+        // Whatever shape `params` has, the method and id are read as before.
+        for params in [
+            r#"[1,{"_meta":2}]"#,
+            "3",
+            "null",
+            r#""s""#,
+            r#"{"_meta":5}"#,
+            r#"{"_meta":{"traceparent":7}}"#,
+        ] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":9,"method":"initialize","params":{params}}}"#);
+            let p = RpcPeek::parse(body.as_bytes());
+            assert!(p.is_initialize(), "{params}");
+            assert_eq!((p.id, p.trace), (Some(serde_json::json!(9)), None), "{params}");
+        }
+        let twice = br#"{"jsonrpc":"2.0","id":9,"method":"initialize","params":{},"params":{}}"#;
+        assert!(RpcPeek::parse(twice).is_initialize());
     }
 
     #[test]

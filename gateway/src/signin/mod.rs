@@ -18,13 +18,18 @@ use vaultgate_shared::jwt::now_secs;
 use vaultgate_shared::query::Query;
 
 use self::provider::{Provider, ProviderError};
+
 use crate::answer::Answer;
-use crate::audit::{self, RequestIds};
+use crate::audit::{self, Event, RequestIds};
 use crate::auth::allow::{Account, AllowList};
-use crate::auth::bearer::{CookieScope, cookie_header, cookie_value};
+use crate::auth::bearer::{cookie_header, cookie_value};
 use crate::client_ip::ClientAddr;
-use crate::metrics::labels::SignInOutcome;
-use crate::proxy::Gateway;
+use crate::endpoints::TokenIssuer;
+use crate::metrics::Metrics;
+use crate::metrics::labels::{SignInOutcome, TokenVia};
+use crate::origin::Origins;
+use crate::pipeline::Refusal;
+use crate::pipeline::refusal::Shape;
 
 /// Cookie carrying `state.verifier` between `/auth/login` and `/auth/callback`.
 pub const STATE_COOKIE: &str = "vaultgate_oauth";
@@ -139,15 +144,17 @@ impl SignIn {
     }
 
     /// `GET /auth/callback`: checks state, exchanges the code, reads who signed in, sets the session cookie.
+    /// Counts into `vaultgate_gateway_signins_total`.
     pub async fn callback(
         &self,
-        gw: &Gateway,
+        issuer: &TokenIssuer<'_>,
+        metrics: &Metrics,
         req: &RequestHeader,
         ip: Option<ClientAddr>,
         ids: RequestIds<'_>,
     ) -> Answer {
         let fail = |outcome: SignInOutcome, status: u16, title: &str, message: &str, detail: &str| {
-            gw.metrics.signin(outcome);
+            metrics.signin(outcome);
             audit::signin_event(outcome.into(), None, Some(detail), ip, ids);
             page::message(status, title, message).header("set-cookie", state_cookie("", 0))
         };
@@ -235,7 +242,7 @@ impl SignIn {
             orgs: &info.orgs,
         };
         if !self.allow.permits(account) {
-            gw.metrics.signin(SignInOutcome::Forbidden);
+            metrics.signin(SignInOutcome::Forbidden);
             audit::signin_event(SignInOutcome::Forbidden.into(), Some(&user), None, ip, ids);
             return page::message(
                 403,
@@ -245,7 +252,15 @@ impl SignIn {
             .header("set-cookie", state_cookie("", 0));
         }
         let name = info.preferred_username.as_deref().or(info.name.as_deref());
-        let cookie = session_cookie(gw, req, &user, name, ("oauth", SignInOutcome::Success), ip, ids);
+        let cookie = session_cookie(
+            (issuer, metrics),
+            req,
+            &user,
+            name,
+            (TokenVia::Oauth, SignInOutcome::Success),
+            ip,
+            ids,
+        );
         Answer::raw(302, "text/plain; charset=utf-8", bytes::Bytes::new())
             .header("location", "/")
             .header("set-cookie", cookie)
@@ -254,9 +269,12 @@ impl SignIn {
 
     /// `POST /auth/local`: signs a browser on this machine in as the local user (MODE=local
     /// without OAuth only). `peer` is the socket's address, `port` the public listener's.
+    #[allow(clippy::too_many_arguments)]
     pub fn local(
         &self,
-        gw: &Gateway,
+        issuer: &TokenIssuer<'_>,
+        metrics: &Metrics,
+        origins: &Origins,
         req: &RequestHeader,
         (peer, port): (Option<std::net::IpAddr>, u16),
         ip: Option<ClientAddr>,
@@ -277,11 +295,11 @@ impl SignIn {
         // only directly — through a tunnel or proxy every remote visitor is a loopback peer.
         if let Err(why) = local_only(req, peer, port) {
             audit::signin_event(SignInOutcome::Forbidden.into(), None, Some(why), ip, ids);
-            gw.metrics.signin(SignInOutcome::Forbidden);
+            metrics.signin(SignInOutcome::Forbidden);
             return Answer::error(403, "forbidden", LOCAL_REFUSED, None);
         }
-        if let Err(r) = gw.origins.check_browser_request(req) {
-            return r.answer();
+        if let Err(r) = origins.check_browser_request(req) {
+            return Refusal::Browser(r).answer(Shape::default());
         }
         let given = req.headers.get(LOCAL_CODE_HEADER).map_or(&b""[..], |v| v.as_bytes());
         if !code.matches(given) {
@@ -292,15 +310,15 @@ impl SignIn {
                 ip,
                 ids,
             );
-            gw.metrics.signin(SignInOutcome::Forbidden);
+            metrics.signin(SignInOutcome::Forbidden);
             return Answer::error(403, "forbidden", LOCAL_CODE_MISSING, None);
         }
         let cookie = session_cookie(
-            gw,
+            (issuer, metrics),
             req,
             user,
             Some("local user"),
-            ("local", SignInOutcome::Local),
+            (TokenVia::Local, SignInOutcome::Local),
             ip,
             ids,
         );
@@ -348,22 +366,20 @@ pub fn local_only(req: &RequestHeader, peer: Option<std::net::IpAddr>, port: u16
 /// Mints the page's session token for `user`, counts and audits it (`via`, sign-in `outcome`),
 /// and returns the `Set-Cookie` value carrying it (marked for `req`, see [`CookieScope`]).
 fn session_cookie(
-    gw: &Gateway,
+    (issuer, metrics): (&TokenIssuer<'_>, &Metrics),
     req: &RequestHeader,
     user: &UserId,
     name: Option<&str>,
-    (via, outcome): (&str, SignInOutcome),
+    (via, outcome): (TokenVia, SignInOutcome),
     ip: Option<ClientAddr>,
     ids: RequestIds<'_>,
 ) -> String {
     // A new sign-in starts a lineage; Hugging Face's is re-checked against the allow-list on refresh.
-    let lineage = crate::auth::jwt::Lineage::signed_in_now(via == "oauth");
-    let minted = gw.auth.keys.mint_in(user, name, None, lineage);
-    gw.metrics.tokens_issued.with_label_values(&[via]).inc();
-    gw.metrics.signin(outcome);
+    let lineage = crate::auth::jwt::Lineage::signed_in_now(via == TokenVia::Oauth);
+    metrics.signin(outcome);
     audit::signin_event(outcome.into(), Some(user), None, ip, ids);
-    audit::token_event("token_issue", user, via, ids);
-    let scope = CookieScope::of(gw.mcp_url.trim_end_matches("/mcp"), Some(req));
+    let minted = issuer.issue(user, name, lineage, (via, Event::TokenIssue), ids);
+    let scope = issuer.cookie_scope(req);
     cookie_header(&minted.token, minted.expires_at.saturating_sub(now_secs()), scope)
 }
 

@@ -7,16 +7,28 @@ use pingora::http::RequestHeader;
 use vaultgate_shared::jwt::now_secs;
 
 use crate::answer::Answer;
-use crate::audit::{self, RequestIds};
+use crate::audit::{self, Event, RequestIds};
 use crate::auth::allow::{Account, AllowList};
 use crate::auth::bearer::{CookieScope, clear_cookie_headers, cookie_header};
 use crate::auth::{Principal, TokenKind};
-use crate::proxy::Gateway;
+use crate::endpoints::TokenIssuer;
+use crate::metrics::labels::TokenVia;
 use crate::routes::Route;
+use crate::state::revocations::Revocations;
+use crate::state::sessions::SessionStore;
+
+/// What the token endpoints act on: the issuer, the allow-list a refresh re-checks, and the
+/// stores a refresh or logout writes to.
+pub struct Lifecycle<'a> {
+    pub issuer: TokenIssuer<'a>,
+    pub allow: &'a AllowList,
+    pub revocations: &'a dyn Revocations,
+    pub sessions: &'a dyn SessionStore,
+}
 
 /// Answers a token-lifecycle request from an authenticated `principal`.
 pub async fn handle(
-    gw: &Gateway,
+    gw: &Lifecycle<'_>,
     route: Route,
     req: &RequestHeader,
     principal: &Principal,
@@ -39,17 +51,19 @@ pub async fn handle(
     if req.method != http::Method::POST {
         return Answer::error(405, "method_not_allowed", "use POST", None).header("allow", "POST");
     }
-    let scope = CookieScope::of(gw.mcp_url.trim_end_matches("/mcp"), Some(req));
+    let scope = gw.issuer.cookie_scope(req);
     match route {
         // A token for an MCP client, made from the web page's session; the page keeps its cookie.
-        Route::AuthToken if principal.from_cookie => issue(gw, principal, "exchange", "token_issue", ids, None),
+        Route::AuthToken if principal.from_cookie => {
+            issue(gw, principal, (TokenVia::Exchange, Event::TokenIssue), ids, None)
+        }
         Route::AuthToken if principal.kind != TokenKind::HuggingFace => Answer::error(
             400,
             "invalid_request",
             "send a Hugging Face access token (hf_…) as the bearer; use /api/auth/refresh for gateway tokens",
             None,
         ),
-        Route::AuthToken => issue(gw, principal, "exchange", "token_issue", ids, None),
+        Route::AuthToken => issue(gw, principal, (TokenVia::Exchange, Event::TokenIssue), ids, None),
         Route::AuthRefresh => refresh(gw, principal, ids, scope).await,
         _ => logout(gw, principal, ids, scope).await,
     }
@@ -109,13 +123,13 @@ pub fn may_refresh(
 
 /// `POST /api/auth/refresh`: a new token of the same lineage; the presented one is revoked
 /// (until its own expiry, so the entry goes away with it).
-async fn refresh(gw: &Gateway, p: &Principal, ids: RequestIds<'_>, scope: CookieScope) -> Answer {
-    if let Err(r) = may_refresh(p, gw.auth.keys.max_session_age(), &gw.auth.allow, now_secs()) {
-        audit::token_event("token_refresh_refused", &p.user, "refresh", ids);
+async fn refresh(gw: &Lifecycle<'_>, p: &Principal, ids: RequestIds<'_>, scope: CookieScope) -> Answer {
+    if let Err(r) = may_refresh(p, gw.issuer.keys().max_session_age(), gw.allow, now_secs()) {
+        audit::token_event(Event::TokenRefreshRefused, &p.user, "refresh", ids);
         return r.answer();
     }
     if p.kind == TokenKind::Gateway
-        && let Err(e) = gw.auth.revocations.revoke(&p.jti, p.expires_at).await
+        && let Err(e) = gw.revocations.revoke(&p.jti, p.expires_at).await
     {
         tracing::error!(error = %e, "could not revoke a refreshed token");
         return Answer::error(
@@ -129,26 +143,25 @@ async fn refresh(gw: &Gateway, p: &Principal, ids: RequestIds<'_>, scope: Cookie
     // The page's cookie is renewed; and the page inside a frame turns the token its own sign-in
     // tab handed it into a cookie of its own (partitioned: see `CookieScope`).
     let set_cookie = (p.from_cookie || scope.partitioned).then_some(scope);
-    issue(gw, p, "refresh", "token_refresh", ids, set_cookie)
+    issue(gw, p, (TokenVia::Refresh, Event::TokenRefresh), ids, set_cookie)
 }
 
 /// Mints a gateway token for the caller's own user id, in the caller's lineage; with a cookie
 /// scope it also becomes the page's session.
 fn issue(
-    gw: &Gateway,
+    gw: &Lifecycle<'_>,
     p: &Principal,
-    via: &str,
-    event: &str,
+    (via, event): (TokenVia, Event),
     ids: RequestIds<'_>,
     set_cookie: Option<CookieScope>,
 ) -> Answer {
-    if let Err(r) = may_refresh(p, gw.auth.keys.max_session_age(), &gw.auth.allow, now_secs()) {
-        audit::token_event("token_refresh_refused", &p.user, via, ids);
+    if let Err(r) = may_refresh(p, gw.issuer.keys().max_session_age(), gw.allow, now_secs()) {
+        audit::token_event(Event::TokenRefreshRefused, &p.user, via.into(), ids);
         return r.answer();
     }
-    let minted = gw.auth.keys.mint_in(&p.user, p.name.as_deref(), None, p.lineage);
-    gw.metrics.tokens_issued.with_label_values(&[via]).inc();
-    audit::token_event(event, &p.user, via, ids);
+    let minted = gw
+        .issuer
+        .issue(&p.user, p.name.as_deref(), p.lineage, (via, event), ids);
     let expires_in = minted.expires_at.saturating_sub(now_secs());
     let a = Answer::json(
         200,
@@ -166,8 +179,8 @@ fn issue(
     }
 }
 
-async fn logout(gw: &Gateway, p: &Principal, ids: RequestIds<'_>, scope: CookieScope) -> Answer {
-    if let Err(e) = gw.auth.revocations.revoke(&p.jti, p.expires_at).await {
+async fn logout(gw: &Lifecycle<'_>, p: &Principal, ids: RequestIds<'_>, scope: CookieScope) -> Answer {
+    if let Err(e) = gw.revocations.revoke(&p.jti, p.expires_at).await {
         tracing::error!(error = %e, "could not record a revocation");
         return Answer::error(
             503,
@@ -176,7 +189,7 @@ async fn logout(gw: &Gateway, p: &Principal, ids: RequestIds<'_>, scope: CookieS
             None,
         );
     }
-    audit::token_event("token_revoke", &p.user, "logout", ids);
+    audit::token_event(Event::TokenRevoke, &p.user, "logout", ids);
     let ended = match gw.sessions.end_user(&p.user).await {
         Ok(n) => n,
         Err(e) => {
@@ -185,7 +198,7 @@ async fn logout(gw: &Gateway, p: &Principal, ids: RequestIds<'_>, scope: CookieS
         }
     };
     if ended > 0 {
-        audit::session_event("session_end", &p.user, Some("logout"), None, ids);
+        audit::session_event(Event::SessionEnd, &p.user, Some("logout"), None, ids);
     }
     clear_cookie_headers(scope).into_iter().fold(
         Answer::json(200, &serde_json::json!({"revoked": true, "sessions_ended": ended})),

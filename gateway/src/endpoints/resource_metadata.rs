@@ -59,6 +59,14 @@ impl ResourceMetadata {
     }
 }
 
+/// Answers a metadata request: the document when `MCP_OAUTH` publishes it, else a 404.
+pub fn serve(metadata: Option<&ResourceMetadata>, method: &http::Method) -> Answer {
+    match metadata {
+        Some(m) => m.serve(method),
+        None => not_published(),
+    }
+}
+
 /// The answer when the option is off: nothing is published.
 pub fn not_published() -> Answer {
     Answer::error(

@@ -83,10 +83,10 @@ fn csp() -> &'static str {
     CSP.get_or_init(|| csp_for(&[DEFAULT_FRAME_ANCESTORS.to_owned()]).unwrap_or_else(|_| CSP_BASE.to_owned()))
 }
 
-const INDEX_HTML: &str = include_str!("../web/index.html");
-const APP_JS: &str = include_str!("../web/app.js");
-const APP_CSS: &str = include_str!("../web/app.css");
-const ICON_SVG: &str = include_str!("../web/icon.svg");
+const INDEX_HTML: &str = include_str!("../../web/index.html");
+const APP_JS: &str = include_str!("../../web/app.js");
+const APP_CSS: &str = include_str!("../../web/app.css");
+const ICON_SVG: &str = include_str!("../../web/icon.svg");
 
 /// The static file at `path`, with its content type.
 pub fn asset(path: &str) -> Option<(&'static str, &'static str)> {
