@@ -84,7 +84,7 @@ impl ServeHttp for Admin {
             }
             "/healthz" => reply(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
             "/readyz" => {
-                let (status, body) = crate::readiness::check(&self.backend, self.sessions.as_ref()).await;
+                let (status, body) = crate::endpoints::readiness::check(&self.backend, self.sessions.as_ref()).await;
                 reply(status, "application/json", body.to_string().into_bytes())
             }
             _ => reply(

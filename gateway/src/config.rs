@@ -252,7 +252,7 @@ pub struct Settings {
 
     /// Origins that may show the web page in a frame (CSP `frame-ancestors`), comma-separated;
     /// `none`: no other site may.
-    #[arg(long, env = "FRAME_ANCESTORS", value_delimiter = ',', default_value = crate::web::DEFAULT_FRAME_ANCESTORS)]
+    #[arg(long, env = "FRAME_ANCESTORS", value_delimiter = ',', default_value = crate::endpoints::web::DEFAULT_FRAME_ANCESTORS)]
     pub frame_ancestors: Vec<String>,
 
     /// Serve the web page at `/` and `/static/` (turn off when the backend serves its own page there).
@@ -378,7 +378,7 @@ pub enum ConfigError {
     #[error("MCP_SNIFF_MAX_BYTES must be between 1 KiB and 64 KiB (Pingora's request body buffer)")]
     SniffLimit,
     #[error(transparent)]
-    FrameAncestors(#[from] crate::web::BadFrameAncestor),
+    FrameAncestors(#[from] crate::endpoints::web::BadFrameAncestor),
     #[error(transparent)]
     Routes(#[from] RuleError),
     #[error("LOCAL_AUTH_USER is refused: {0}")]

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod config;
 pub mod endpoints;
+pub mod gateway;
 pub mod identity;
 pub mod metrics;
 pub mod operator;
@@ -18,16 +19,15 @@ pub mod origin;
 pub mod pipeline;
 pub mod proxy;
 pub mod ratelimit;
+pub mod refusal;
 pub mod request_trace;
 pub mod route_rules;
 pub mod routes;
 pub mod server;
 pub mod sessions;
-pub mod signin;
 pub mod smoke;
 pub mod state;
 pub mod upstream;
 pub mod usage;
 
 // The endpoints' old homes, for the modules that name them there.
-pub use endpoints::{readiness, resource_metadata, token_endpoints, web};

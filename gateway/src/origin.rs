@@ -15,7 +15,7 @@ pub struct Origins {
     cookie: Vec<String>,
 }
 
-/// Why a cookie-authenticated (browser) request was refused (its answer: `pipeline::Refusal::Browser`).
+/// Why a cookie-authenticated (browser) request was refused (its answer: `Refusal::Browser`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrowserRefusal {
     /// An unsafe method without `Origin`.
@@ -364,7 +364,7 @@ mod tests {
                 "{method} {path} {headers:?}"
             );
         }
-        use crate::pipeline::Refusal;
+        use crate::refusal::Refusal;
         assert_eq!(Refusal::Browser(TooLarge).status(), 413);
         assert_eq!(Refusal::Browser(LengthRequired).status(), 411);
     }

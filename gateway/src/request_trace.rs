@@ -18,9 +18,9 @@ use vaultgate_shared::UserId;
 use vaultgate_shared::telemetry;
 
 use crate::metrics::HttpMethod;
-use crate::proxy::McpCall;
 use crate::routes::Route;
 use crate::sessions::Era;
+use crate::sessions::era::McpCall;
 use crate::sessions::era::{MCP_NAME, TraceMeta};
 
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");

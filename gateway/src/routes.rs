@@ -6,6 +6,11 @@ use strum::{AsRefStr, EnumCount, EnumIter, IntoStaticStr};
 
 use crate::route_rules::{Access, RouteRules};
 
+/// Where the metadata for `/mcp` lives (path-suffixed form, RFC 9728 §3.1).
+pub const MCP_METADATA_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
+/// The root form, for clients that look there first.
+pub const ROOT_METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
 /// The `route` label: one value per group of routes (the token endpoints share `auth`, the
 /// sign-in endpoints `signin`). The metrics keep per-label series in arrays indexed by it
 /// (`as usize`), so the hot path does not look them up by name.
@@ -93,9 +98,7 @@ impl Route {
             "/auth/login" => Route::SignInLogin,
             "/auth/callback" => Route::SignInCallback,
             "/auth/local" => Route::SignInLocal,
-            crate::resource_metadata::MCP_METADATA_PATH | crate::resource_metadata::ROOT_METADATA_PATH => {
-                Route::ResourceMetadata
-            }
+            MCP_METADATA_PATH | ROOT_METADATA_PATH => Route::ResourceMetadata,
             p => Self::by_rules(p, rules),
         }
     }

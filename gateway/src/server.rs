@@ -16,14 +16,14 @@ use crate::auth::hf::HfTokens;
 use crate::auth::jwt::TokenKeys;
 use crate::client_ip::TrustedProxies;
 use crate::config::{GatewayConfig, HfTokenKinds};
+use crate::endpoints::resource_metadata::ResourceMetadata;
+use crate::endpoints::signin::provider::Provider;
+use crate::endpoints::signin::{LocalCode, SignIn};
+use crate::gateway::{AUDIT_SUCCESS_EVERY, Gateway};
 use crate::identity::IdentitySigner;
 use crate::metrics::Metrics;
 use crate::origin::Origins;
-use crate::proxy::{AUDIT_SUCCESS_EVERY, Gateway};
 use crate::ratelimit::RateLimiter;
-use crate::resource_metadata::ResourceMetadata;
-use crate::signin::provider::Provider;
-use crate::signin::{LocalCode, SignIn};
 use crate::state::{self, ErrorCount};
 use crate::upstream::Backend;
 use crate::usage::Usage;
@@ -69,7 +69,7 @@ pub fn build_gateway(config: &GatewayConfig) -> Result<(Gateway, Admin), StartEr
     .with_max_session_age(auth.max_session_age);
     let signin = signin_of(config);
     // GatewayConfig::resolve refused a bad list already; this cannot fail here.
-    if let Err(e) = crate::web::set_frame_ancestors(&config.web.frame_ancestors) {
+    if let Err(e) = crate::endpoints::web::set_frame_ancestors(&config.web.frame_ancestors) {
         tracing::error!(error = %e, "FRAME_ANCESTORS ignored");
     }
     let limits = &config.limits;

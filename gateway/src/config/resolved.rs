@@ -433,7 +433,7 @@ fn signin_of(s: &Settings, public_url: &str) -> SignInConfig {
             url,
             client_id,
             client_secret: s.oauth_client_secret.clone().filter(|c| !c.is_empty()),
-            scopes: trimmed(&s.oauth_scopes).unwrap_or_else(|| crate::signin::DEFAULT_SCOPES.to_owned()),
+            scopes: trimmed(&s.oauth_scopes).unwrap_or_else(|| crate::endpoints::signin::DEFAULT_SCOPES.to_owned()),
             redirect_uri: format!("{public_url}/auth/callback"),
         }),
         _ => None,
@@ -450,7 +450,7 @@ fn signin_of(s: &Settings, public_url: &str) -> SignInConfig {
             },
             None => LocalSignIn {
                 user,
-                code: Secret::new(crate::signin::LocalCode::generate()),
+                code: Secret::new(crate::endpoints::signin::LocalCode::generate()),
                 code_generated: true,
             },
         });
@@ -524,7 +524,7 @@ impl GatewayConfig {
         if !(1024..=64 * 1024).contains(&s.mcp_sniff_max_bytes) {
             return Err(ConfigError::SniffLimit);
         }
-        crate::web::csp_for(&s.frame_ancestors)?;
+        crate::endpoints::web::csp_for(&s.frame_ancestors)?;
         let allowed = if s.allowed_origins.iter().all(|o| o.trim().is_empty()) {
             default_origins(&s, &public_url)
         } else {

@@ -4,6 +4,7 @@
 pub mod issuer;
 pub mod readiness;
 pub mod resource_metadata;
+pub mod signin;
 pub mod token_endpoints;
 pub mod web;
 
@@ -13,8 +14,8 @@ use vaultgate_shared::config::Secret;
 
 use crate::answer::Answer;
 use crate::auth::{Authenticator, RemoteBudget};
+use crate::endpoints::signin::SignIn;
 use crate::metrics::Metrics;
-use crate::signin::SignIn;
 use crate::state::sessions::SessionStore;
 use crate::upstream::Backend;
 use crate::usage::Usage;

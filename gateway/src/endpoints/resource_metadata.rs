@@ -7,11 +7,7 @@
 use bytes::Bytes;
 
 use crate::answer::Answer;
-
-/// Where the metadata for `/mcp` lives (path-suffixed form, RFC 9728 §3.1).
-pub const MCP_METADATA_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
-/// The root form, for clients that look there first.
-pub const ROOT_METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+use crate::routes::MCP_METADATA_PATH;
 
 /// The published document and the challenge parameters that point to it.
 #[derive(Debug, Clone)]

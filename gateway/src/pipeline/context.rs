@@ -14,19 +14,7 @@ use crate::metrics::HttpMethod;
 use crate::ratelimit::NearLimit;
 use crate::request_trace::RequestTrace;
 use crate::routes::Route;
-use crate::sessions::Era;
-use crate::sessions::era::RpcMethod;
-
-/// What one MCP request is.
-#[derive(Debug, Clone)]
-pub struct McpCall {
-    pub era: Era,
-    /// The JSON-RPC method, as its (bounded) metric label.
-    pub method: RpcMethod,
-    pub rpc_id: Option<serde_json::Value>,
-    /// A legacy `initialize` without a session: mint one if the backend answers 200.
-    pub mint_session: bool,
-}
+use crate::sessions::era::McpCall;
 
 /// Per-request state, filled stage by stage.
 pub struct RequestCtx {

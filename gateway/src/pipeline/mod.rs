@@ -8,14 +8,13 @@
 
 pub mod context;
 pub mod downstream;
-pub mod refusal;
 mod stages;
 
 use crate::answer::Answer;
 
-pub use context::{McpCall, RequestCtx};
+pub use crate::refusal::{Refusal, SessionRejection};
+pub use context::RequestCtx;
 pub use downstream::{BodyError, Downstream};
-pub use refusal::{Refusal, SessionRejection};
 
 /// What a stage decided.
 #[derive(Debug)]

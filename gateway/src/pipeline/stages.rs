@@ -4,16 +4,17 @@ use http::HeaderValue;
 use pingora::http::RequestHeader;
 use vaultgate_shared::headers;
 
-use super::refusal::{Shape, Subject};
-use super::{BodyError, Downstream, Flow, McpCall, Refusal, RequestCtx, STAGES, SessionRejection, Stage};
+use super::{BodyError, Downstream, Flow, Refusal, RequestCtx, STAGES, SessionRejection, Stage};
 use crate::answer::Answer;
 use crate::audit;
 use crate::auth::{AuthFailure, AuthReason, RemoteBudget};
 use crate::endpoints;
+use crate::gateway::Gateway;
 use crate::metrics::HttpMethod;
-use crate::proxy::Gateway;
+use crate::refusal::{Shape, Subject};
 use crate::request_trace::RequestTrace;
 use crate::routes::Route;
+use crate::sessions::era::McpCall;
 use crate::sessions::era::{Era, MCP_METHOD, MCP_SESSION_ID, RpcMethod, RpcPeek};
 use crate::state::sessions::Lookup;
 
@@ -440,13 +441,13 @@ mod tests {
     use crate::auth::hf::HfTokens;
     use crate::auth::jwt::{AUDIENCE, GatewayClaims, TokenKeys};
     use crate::client_ip::{ClientAddr, TrustedProxies};
+    use crate::endpoints::signin::SignIn;
     use crate::identity::IdentitySigner;
     use crate::metrics::Metrics;
     use crate::origin::Origins;
     use crate::pipeline::downstream::Fake;
     use crate::ratelimit::{RateLimiter, Scope};
     use crate::route_rules::RouteRules;
-    use crate::signin::SignIn;
     use crate::state::memory::MemoryRevocations;
     use crate::state::memory::MemorySessions;
     use crate::upstream::Backend;

@@ -282,6 +282,17 @@ pub fn method_label(method: Option<&str>) -> &'static str {
     RpcMethod::of(method).label()
 }
 
+/// What one MCP request is.
+#[derive(Debug, Clone)]
+pub struct McpCall {
+    pub era: Era,
+    /// The JSON-RPC method, as its (bounded) metric label.
+    pub method: RpcMethod,
+    pub rpc_id: Option<serde_json::Value>,
+    /// A legacy `initialize` without a session: mint one if the backend answers 200.
+    pub mint_session: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

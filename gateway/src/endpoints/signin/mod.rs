@@ -28,8 +28,8 @@ use crate::endpoints::TokenIssuer;
 use crate::metrics::Metrics;
 use crate::metrics::labels::{SignInOutcome, TokenVia};
 use crate::origin::Origins;
-use crate::pipeline::Refusal;
-use crate::pipeline::refusal::Shape;
+use crate::refusal::Refusal;
+use crate::refusal::Shape;
 
 /// Cookie carrying `state.verifier` between `/auth/login` and `/auth/callback`.
 pub const STATE_COOKIE: &str = "vaultgate_oauth";

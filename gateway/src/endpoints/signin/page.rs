@@ -17,5 +17,5 @@ pub fn message(status: u16, title: &str, message: &str) -> Answer {
          <body><main class=\"narrow\"><h1>{title}</h1><p role=\"alert\">{message}</p>\
          <p><a class=\"button\" href=\"/\">Back to the start page</a></p></main></body></html>\n"
     );
-    crate::web::secure(Answer::raw(status, "text/html; charset=utf-8", Bytes::from(html)))
+    crate::endpoints::web::secure(Answer::raw(status, "text/html; charset=utf-8", Bytes::from(html)))
 }
