@@ -157,7 +157,7 @@ impl ProxyHttp for Gateway {
     async fn fail_to_proxy(&self, s: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         let code = match (UpstreamFailure::classify(e), e.etype()) {
             (Some(f), _) => {
-                self.metrics.upstream_errors.with_label_values(&[f.kind()]).inc();
+                self.metrics.upstream_error(f);
                 ctx.trace.upstream_failed(f.kind());
                 tracing::warn!(kind = f.kind(), error = %e, request_id = %ctx.rid(), "backend request failed");
                 f.status()

@@ -14,7 +14,7 @@ use crate::auth::{AuthFailure, AuthReason};
 use crate::client_ip::ClientAddr;
 use crate::metrics::Metrics;
 use crate::origin::{BrowserRefusal, IMPORT_MAX_BYTES};
-use crate::ratelimit::Limited;
+use crate::ratelimit::{Limited, Scope};
 use crate::routes::Route;
 use crate::sessions::era::MISSING_SESSION;
 
@@ -24,19 +24,19 @@ pub use crate::metrics::labels::SessionRejection;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counter {
     /// `vaultgate_gateway_auth_failures_total{reason}`.
-    AuthFailures(&'static str),
+    AuthFailures(AuthReason),
     /// `vaultgate_gateway_rate_limited_total{scope}`.
-    RateLimited(&'static str),
+    RateLimited(Scope),
     /// `vaultgate_gateway_session_rejections_total{reason}`.
-    SessionRejections(&'static str),
+    SessionRejections(SessionRejection),
 }
 
 impl Counter {
     fn inc(self, m: &Metrics) {
         match self {
-            Counter::AuthFailures(l) => m.auth_failures.with_label_values(&[l]).inc(),
-            Counter::RateLimited(l) => m.rate_limited.with_label_values(&[l]).inc(),
-            Counter::SessionRejections(l) => m.session_rejections.with_label_values(&[l]).inc(),
+            Counter::AuthFailures(r) => m.auth_failure(r),
+            Counter::RateLimited(s) => m.limited(s),
+            Counter::SessionRejections(r) => m.session_rejected(r),
         }
     }
 }
@@ -164,9 +164,9 @@ impl Refusal {
     /// The counter this refusal increments, if any.
     pub fn counter(&self) -> Option<Counter> {
         match self {
-            Refusal::Limited { limit, .. } => Some(Counter::RateLimited(limit.scope.label())),
-            Refusal::Credential(f) => Some(Counter::AuthFailures(f.reason.label())),
-            Refusal::Session { reason, .. } => Some(Counter::SessionRejections(reason.label())),
+            Refusal::Limited { limit, .. } => Some(Counter::RateLimited(limit.scope)),
+            Refusal::Credential(f) => Some(Counter::AuthFailures(f.reason)),
+            Refusal::Session { reason, .. } => Some(Counter::SessionRejections(*reason)),
             // Path refusals are counted by `requests_total{route}`; the others by status.
             _ => None,
         }
@@ -384,7 +384,7 @@ mod tests {
                 },
                 429,
                 "rate_limited",
-                Some(Counter::RateLimited("ip")),
+                Some(Counter::RateLimited(Scope::Ip)),
                 Some(Event::RateLimited),
                 &[
                     "retry-after",
@@ -403,7 +403,7 @@ mod tests {
                 },
                 429,
                 "rate_limited",
-                Some(Counter::RateLimited("user")),
+                Some(Counter::RateLimited(Scope::User)),
                 Some(Event::RateLimited),
                 &["retry-after", "ratelimit"],
             ),
@@ -415,7 +415,7 @@ mod tests {
                 },
                 429,
                 "rate_limited",
-                Some(Counter::RateLimited("auth_failure")),
+                Some(Counter::RateLimited(Scope::AuthFailure)),
                 Some(Event::RateLimited),
                 &["retry-after"],
             ),
@@ -423,7 +423,7 @@ mod tests {
                 Refusal::Credential(missing),
                 401,
                 "invalid_token",
-                Some(Counter::AuthFailures("missing")),
+                Some(Counter::AuthFailures(AuthReason::Missing)),
                 Some(Event::AuthFailure),
                 &["www-authenticate"],
             ),
@@ -431,7 +431,7 @@ mod tests {
                 Refusal::Credential(expired),
                 401,
                 "invalid_token",
-                Some(Counter::AuthFailures("expired")),
+                Some(Counter::AuthFailures(AuthReason::Expired)),
                 Some(Event::AuthFailure),
                 &["www-authenticate"],
             ),
@@ -439,7 +439,7 @@ mod tests {
                 Refusal::Credential(multiple),
                 400,
                 "invalid_request",
-                Some(Counter::AuthFailures("malformed")),
+                Some(Counter::AuthFailures(AuthReason::Malformed)),
                 Some(Event::AuthFailure),
                 &["www-authenticate"],
             ),
@@ -447,7 +447,7 @@ mod tests {
                 Refusal::Credential(not_allowed),
                 403,
                 "invalid_token",
-                Some(Counter::AuthFailures("not_allowed")),
+                Some(Counter::AuthFailures(AuthReason::NotAllowed)),
                 Some(Event::AuthFailure),
                 &["www-authenticate"],
             ),
@@ -522,7 +522,7 @@ mod tests {
                 },
                 400,
                 "missing_session",
-                Some(Counter::SessionRejections("missing")),
+                Some(Counter::SessionRejections(SessionRejection::Missing)),
                 Some(Event::SessionRejected),
                 &[],
             ),
@@ -533,7 +533,7 @@ mod tests {
                 },
                 404,
                 "session_not_found",
-                Some(Counter::SessionRejections("unknown")),
+                Some(Counter::SessionRejections(SessionRejection::Unknown)),
                 Some(Event::SessionRejected),
                 &[],
             ),
@@ -544,7 +544,7 @@ mod tests {
                 },
                 404,
                 "session_not_found",
-                Some(Counter::SessionRejections("expired")),
+                Some(Counter::SessionRejections(SessionRejection::Expired)),
                 Some(Event::SessionRejected),
                 &[],
             ),
@@ -555,7 +555,7 @@ mod tests {
                 },
                 404,
                 "session_not_found",
-                Some(Counter::SessionRejections("wrong_user")),
+                Some(Counter::SessionRejections(SessionRejection::WrongUser)),
                 Some(Event::SessionHijackAttempt),
                 &[],
             ),
